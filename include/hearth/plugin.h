@@ -68,7 +68,8 @@ extern "C" {
  *
  * Changelog:
  *   1  first version: descriptor, host services (log, timers, work, config, http,
- *      proc, kv, connections, tool events), provider, tool and frontend vtables.
+ *      proc, kv, connections, tool events, SSE and NDJSON parsers), provider, tool
+ *      and frontend vtables.
  */
 #define HEARTH_ABI 1
 #define HEARTH_ABI_MIN 1
@@ -124,6 +125,8 @@ struct hearth_http;
 struct hearth_proc;
 struct hearth_conn;
 struct hearth_tool_call;
+struct hearth_sse;
+struct hearth_ndjson;
 
 struct hearth_host;
 
@@ -329,6 +332,43 @@ struct hearth_host {
 	 */
 	void *(*const uv_loop)(const struct hearth_host *h);
 
+	/*
+	 * --- stream parsers, for providers and MCP. Both are push parsers that take
+	 * any chunking (down to one byte) and never buffer more than their limit.
+	 *
+	 * SSE (WHATWG event-stream): CR, LF or CRLF line ends; `data` lines joined by
+	 * "\n"; comments ignored; an event is dispatched at a blank line (type
+	 * "message" by default). on_event gets borrowed strings; non-zero from it stops
+	 * the parser and is returned by sse_feed. An event larger than max_event bytes
+	 * makes sse_feed return HEARTH_ELIMIT; sse_finish returns HEARTH_EPROTO when
+	 * the stream ended inside an event (it was cut short). After an error the
+	 * parser stays failed; sse_error() says what and where (borrowed).
+	 */
+	struct hearth_sse *(*const sse_new)(const struct hearth_host *h, size_t max_event,
+					    int (*on_event)(void *arg, const char *event,
+							    const char *data, size_t len,
+							    const char *id),
+					    void *arg);
+	int (*const sse_feed)(struct hearth_sse *p, const char *data, size_t len);
+	int (*const sse_finish)(struct hearth_sse *p);
+	const char *(*const sse_error)(struct hearth_sse *p);
+	void (*const sse_free)(struct hearth_sse *p);
+	/*
+	 * NDJSON: one JSON text per line (LF or CRLF), blank lines skipped. on_line
+	 * gets each line parsed (borrowed json_t, valid during the call) and its line
+	 * number; a line that is not JSON, or longer than max_line, makes
+	 * ndjson_feed return HEARTH_EPROTO or HEARTH_ELIMIT and ndjson_error() name the
+	 * line and the problem. ndjson_finish delivers a last line without newline.
+	 */
+	struct hearth_ndjson *(*const ndjson_new)(const struct hearth_host *h, size_t max_line,
+						  int (*on_line)(void *arg, json_t *value,
+								 size_t line_no),
+						  void *arg);
+	int (*const ndjson_feed)(struct hearth_ndjson *p, const char *data, size_t len);
+	int (*const ndjson_finish)(struct hearth_ndjson *p);
+	const char *(*const ndjson_error)(struct hearth_ndjson *p);
+	void (*const ndjson_free)(struct hearth_ndjson *p);
+
 	/* --- where the daemon keeps its state (database, sockets): borrowed paths. */
 	const char *(*const state_dir)(const struct hearth_host *h);
 	const char *(*const runtime_dir)(const struct hearth_host *h);
@@ -381,6 +421,8 @@ struct hearth_plugin {
 #define HEARTH_PLUGIN_INIT(...) \
 	{ .abi_version = HEARTH_ABI, .struct_size = sizeof(struct hearth_plugin), __VA_ARGS__ }
 
+/* The one symbol a module exports. */
+HEARTH_PLUGIN_EXPORT const struct hearth_plugin *hearth_plugin_entry(void);
 typedef const struct hearth_plugin *(*hearth_plugin_entry_fn)(void);
 
 #ifdef __cplusplus

@@ -1,0 +1,51 @@
+/*
+ * host.h: the struct hearth_host each module gets (include/hearth/plugin.h).
+ *
+ * One table per module, so every service knows whose call it is: log lines carry
+ * the module's name, config reads its section, kv its namespace. Services that a
+ * later part of the core provides (HTTP, processes, the store, connections) are
+ * reached through the host_context; while one is absent its functions log and
+ * fail with HEARTH_ENOTSUP.
+ *
+ * Every timer a module starts is tracked, so host_module_dead() can close what a
+ * module's fini() forgot (with a warning) and no callback reaches an unloaded module.
+ */
+#ifndef HEARTH_HOST_H
+#define HEARTH_HOST_H
+
+#include <uv.h>
+
+#include <hearth/plugin.h>
+
+struct module;
+
+/* The daemon-wide services behind every host table. Owned by the daemon. */
+struct host_context {
+	uv_loop_t *loop;
+	const char *state_dir;    /* borrowed */
+	const char *runtime_dir;  /* borrowed */
+};
+
+/* Set the context every host table uses (borrowed; must outlive the tables). */
+void host_context_set(struct host_context *ctx);
+struct host_context *host_context_get(void);
+
+/* A new host table for module `m` (borrowed; must outlive the table). */
+struct hearth_host *host_new(struct module *m);
+
+/*
+ * The module's fini() has run: close every timer it left (logging how many),
+ * and drop the done callbacks of its queued work. Safe to call twice.
+ */
+void host_module_dead(struct hearth_host *h);
+
+/* How many work items of this module are queued or running. */
+unsigned host_pending_work(const struct hearth_host *h);
+
+/* Free the table. Only after host_module_dead() and the loop has closed its handles. */
+void host_free(struct hearth_host *h);
+
+/* The module behind a host table. */
+struct module *host_module(const struct hearth_host *h);
+
+#endif
