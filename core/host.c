@@ -41,6 +41,7 @@ struct host_impl {
 };
 
 static struct host_context *host_ctx;
+static const struct host_conn_ops *host_conn;
 
 void
 host_context_set(struct host_context *ctx)
@@ -342,24 +343,39 @@ host_kv_delete(const struct hearth_host *h, const char *key)
 	return HEARTH_ENOTSUP;
 }
 
+void
+host_set_conn_ops(const struct host_conn_ops *ops)
+{
+	host_conn = ops;
+}
+
 static struct hearth_conn *
 host_conn_open(const struct hearth_host *h,
 	       void (*on_message)(void *arg, const char *json, size_t len),
 	       void (*on_close)(void *arg, const char *reason), void *arg)
 {
-	host_unavailable(h, "the core connection");
-	return NULL;
+	if (on_message == NULL || on_close == NULL || host_impl(h)->dead)
+		return NULL;
+	if (host_conn == NULL) {
+		host_unavailable(h, "the core connection");
+		return NULL;
+	}
+	return host_conn->open(on_message, on_close, arg);
 }
 
 static int
 host_conn_send(struct hearth_conn *c, const char *json, size_t len)
 {
-	return HEARTH_ENOTSUP;
+	if (c == NULL || json == NULL)
+		return HEARTH_EINVAL;
+	return host_conn != NULL ? host_conn->send(c, json, len) : HEARTH_ENOTSUP;
 }
 
 static void
 host_conn_close(struct hearth_conn *c)
 {
+	if (c != NULL && host_conn != NULL)
+		host_conn->close(c);
 }
 
 static int

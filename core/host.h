@@ -48,4 +48,22 @@ void host_free(struct hearth_host *h);
 /* The module behind a host table. */
 struct module *host_module(const struct hearth_host *h);
 
+/*
+ * The core side of connections (host->conn_open, conn_send, conn_close): the daemon
+ * installs conn.h's conn_open/conn_send/conn_close, a test installs a fake core. The
+ * members mirror the host functions (without the host) and have their contracts
+ * (include/hearth/plugin.h).
+ * Until ops are installed, conn_open logs "not available" and returns NULL, and
+ * conn_send returns HEARTH_ENOTSUP.
+ */
+struct host_conn_ops {
+	struct hearth_conn *(*open)(void (*on_message)(void *arg, const char *json, size_t len),
+				    void (*on_close)(void *arg, const char *reason), void *arg);
+	int (*send)(struct hearth_conn *c, const char *json, size_t len);
+	void (*close)(struct hearth_conn *c);
+};
+
+/* Install `ops` (borrowed: must outlive every connection opened through it), or NULL. */
+void host_set_conn_ops(const struct host_conn_ops *ops);
+
 #endif
