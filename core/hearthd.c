@@ -18,16 +18,24 @@
 
 #include <uv.h>
 
+#include "acp.h"
+#include "agent.h"
 #include "conf.h"
+#include "conn.h"
+#include "defer.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
 #include "registry.h"
+#include "session.h"
+#include "store.h"
+#include "tools.h"
 #include "xmalloc.h"
 
 struct hearthd {
 	uv_loop_t loop;
+	struct store *store;
 	uv_signal_t sigint, sigterm;
 	struct registry *registry;
 	int ready_fd;          /* the pipe to the parent while daemonizing, else -1 */
@@ -51,18 +59,71 @@ hearthd_usage(FILE *out)
 		SYSCONFDIR);
 }
 
+static struct hearthd *hearthd_self;   /* for the shutdown a client asks for */
+
+/*
+ * Shut down in order: no new clients, turns stopped (their sessions marked
+ * interrupted), clients told, modules finished; the loop then drains.
+ */
 static void
-hearthd_signal_cb(uv_signal_t *handle, int signum)
+hearthd_shutdown(struct hearthd *d, const char *why)
 {
-	struct hearthd *d = handle->data;
 	if (d->shutting_down)
 		return;
 	d->shutting_down = 1;
-	log_info("%s: shutting down", strsignal(signum));
+	log_info("%s: shutting down", why);
 	registry_stop_frontends(d->registry);
+	agent_shutdown();
+	conn_end_all("the daemon is shutting down");
 	registry_fini_all(d->registry);
+	defer_close();
+	session_close();
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
+}
+
+static void
+hearthd_signal_cb(uv_signal_t *handle, int signum)
+{
+	hearthd_shutdown(handle->data, strsignal(signum));
+}
+
+static void
+hearthd_client_shutdown(void)
+{
+	hearthd_shutdown(hearthd_self, "a client asked");
+}
+
+/*
+ * Open the store and put the core's pieces together. A turn that was running when
+ * the daemon last died is marked interrupted here, never left "running".
+ */
+static int
+hearthd_open_core(struct hearthd *d, const char *state_dir)
+{
+	char *path = xasprintf("%s/hearth.db", state_dir), *error = NULL;
+	d->store = store_open(path, &error);
+	if (d->store == NULL) {
+		log_error("%s", error);
+		free(error);
+		free(path);
+		return -1;
+	}
+	int n = store_mark_interrupted(d->store);
+	if (n > 0)
+		log_warn("%d session%s had a turn running when hearthd stopped; marked interrupted",
+			 n, n == 1 ? "" : "s");
+	session_set_store(d->store, path, &d->loop);
+	free(path);
+	defer_init(&d->loop);
+	tools_set_registry(d->registry);
+	agent_init(&d->loop, d->registry);
+	hearthd_self = d;
+	acp_init(d->registry, hearthd_client_shutdown);
+	static const struct host_conn_ops ops = {
+		.open = conn_open, .send = conn_send, .close = conn_close };
+	host_set_conn_ops(&ops);
+	return 0;
 }
 
 static void
@@ -252,6 +313,10 @@ main(int argc, char **argv)
 		status = 1;
 		registry_fini_all(d.registry);
 		hearthd_drain(&d);
+	} else if (hearthd_open_core(&d, state_dir) != 0) {
+		status = 1;
+		registry_fini_all(d.registry);
+		hearthd_drain(&d);
 	} else {
 		uv_signal_init(&d.loop, &d.sigint);
 		uv_signal_init(&d.loop, &d.sigterm);
@@ -260,13 +325,15 @@ main(int argc, char **argv)
 		uv_signal_start(&d.sigterm, hearthd_signal_cb, SIGTERM);
 		if (registry_start_frontends(d.registry) > 0 && conf->stop_on_module_error) {
 			status = 1;
-			hearthd_signal_cb(&d.sigterm, SIGTERM);
+			hearthd_shutdown(&d, "a frontend failed to start");
 		} else {
 			log_info("hearthd %s running: %zu module%s", PACKAGE_VERSION,
 				 d.registry->n_modules, d.registry->n_modules == 1 ? "" : "s");
 			hearthd_ready(&d, log_file != NULL);
 		}
 		hearthd_drain(&d);
+		session_free_all();
+		store_close(d.store);
 		log_info("stopped");
 	}
 	registry_free(d.registry);

@@ -12,7 +12,10 @@
 #include "conf.h"
 #include "host.h"
 #include "log.h"
+#include "ndjson.h"
 #include "registry.h"
+#include "sse.h"
+#include "tools.h"
 #include "xmalloc.h"
 
 struct hearth_timer {
@@ -378,17 +381,6 @@ host_conn_close(struct hearth_conn *c)
 		host_conn->close(c);
 }
 
-static int
-host_tool_update(struct hearth_tool_call *call, const json_t *update)
-{
-	return HEARTH_ENOTSUP;
-}
-
-static void
-host_tool_finish(struct hearth_tool_call *call, json_t *result)
-{
-	json_decref(result);
-}
 
 static void
 host_tools_changed(const struct hearth_host *h)
@@ -399,6 +391,34 @@ static int
 host_path_allowed(struct hearth_tool_call *call, const char *path, int write)
 {
 	return HEARTH_EPERM;
+}
+
+static struct hearth_sse *
+host_sse_new(const struct hearth_host *h, size_t max_event,
+	     int (*on_event)(void *arg, const char *event, const char *data, size_t len,
+			     const char *id),
+	     void *arg)
+{
+	return on_event != NULL ? sse_new(max_event, on_event, arg) : NULL;
+}
+
+static const char *
+host_sse_error(struct hearth_sse *p)
+{
+	return sse_error(p);
+}
+
+static struct hearth_ndjson *
+host_ndjson_new(const struct hearth_host *h, size_t max_line,
+		int (*on_line)(void *arg, json_t *value, size_t line_no), void *arg)
+{
+	return on_line != NULL ? ndjson_new(max_line, on_line, arg) : NULL;
+}
+
+static const char *
+host_ndjson_error(struct hearth_ndjson *r)
+{
+	return ndjson_error(r);
 }
 
 static void *
@@ -453,10 +473,20 @@ host_new(struct module *m)
 		.conn_open = host_conn_open,
 		.conn_send = host_conn_send,
 		.conn_close = host_conn_close,
-		.tool_update = host_tool_update,
-		.tool_finish = host_tool_finish,
+		.tool_update = tools_host_update,
+		.tool_finish = tools_host_finish,
 		.tools_changed = host_tools_changed,
 		.path_allowed = host_path_allowed,
+		.sse_new = host_sse_new,
+		.sse_feed = sse_feed,
+		.sse_finish = sse_finish,
+		.sse_error = host_sse_error,
+		.sse_free = sse_free,
+		.ndjson_new = host_ndjson_new,
+		.ndjson_feed = ndjson_feed,
+		.ndjson_finish = ndjson_finish,
+		.ndjson_error = host_ndjson_error,
+		.ndjson_free = ndjson_free,
 		.uv_loop = host_uv_loop,
 		.state_dir = host_state_dir,
 		.runtime_dir = host_runtime_dir,

@@ -1,0 +1,323 @@
+/* session.c: sessions in memory, their followers, and the bus (see session.h). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "rpc.h"
+#include "session.h"
+#include "xmalloc.h"
+
+static struct store *session_st;
+static struct session *session_list;
+static char *session_db_path;          /* for checkpoints, on a pool thread */
+static uv_loop_t *session_loop;
+static uv_timer_t session_checkpoint_timer;
+static uv_work_t session_checkpoint_work;
+static int session_checkpoint_running;
+
+void
+session_set_store(struct store *st, const char *path, uv_loop_t *loop)
+{
+	session_st = st;
+	free(session_db_path);
+	session_db_path = path != NULL ? xstrdup(path) : NULL;
+	session_loop = loop;
+	if (loop != NULL) {
+		uv_timer_init(loop, &session_checkpoint_timer);
+		uv_unref((uv_handle_t *)&session_checkpoint_timer);
+	}
+}
+
+static void
+session_checkpoint_work_cb(uv_work_t *req)
+{
+	char *error = NULL;
+	int rc = store_checkpoint(session_db_path, &error);
+	if (rc != 0 && rc != HEARTH_EBUSY)
+		log_warn("checkpoint of %s failed: %s", session_db_path,
+			 error != NULL ? error : hearth_strerror(rc));
+	free(error);
+}
+
+static void
+session_checkpoint_done_cb(uv_work_t *req, int status)
+{
+	session_checkpoint_running = 0;
+}
+
+static void
+session_checkpoint_cb(uv_timer_t *timer)
+{
+	if (session_checkpoint_running)
+		return;
+	session_checkpoint_running = 1;
+	uv_queue_work(session_loop, &session_checkpoint_work, session_checkpoint_work_cb,
+		      session_checkpoint_done_cb);
+}
+
+/* After writes, checkpoint once things are quiet: no timer runs while idle. */
+static void
+session_dirty(void)
+{
+	if (session_loop != NULL && session_db_path != NULL &&
+	    !uv_is_active((uv_handle_t *)&session_checkpoint_timer))
+		uv_timer_start(&session_checkpoint_timer, session_checkpoint_cb,
+			       SESSION_CHECKPOINT_DELAY_MS, 0);
+}
+
+struct store *
+session_store(void)
+{
+	return session_st;
+}
+
+static char *
+session_strdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+static struct session *
+session_from_store(const struct store_session *ss)
+{
+	struct session *s = xcalloc(1, sizeof *s);
+	s->id = xstrdup(ss->id);
+	s->cwd = xstrdup(ss->cwd);
+	s->model = session_strdup_or_null(ss->model);
+	s->title = session_strdup_or_null(ss->title);
+	s->status = ss->status;
+	s->next = session_list;
+	session_list = s;
+	return s;
+}
+
+struct session *
+session_find(const char *id)
+{
+	for (struct session *s = session_list; s != NULL; s = s->next)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	struct store_session ss;
+	if (store_session_get(session_st, id, &ss) != 0)
+		return NULL;
+	struct session *s = session_from_store(&ss);
+	store_session_clear(&ss);
+	return s;
+}
+
+struct session *
+session_create(const char *cwd, const char *model, char **error)
+{
+	struct stat st;
+	if (cwd[0] != '/') {
+		*error = xasprintf("cwd '%s' is not an absolute path", cwd);
+		return NULL;
+	}
+	if (stat(cwd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		*error = xasprintf("cwd '%s' is not a directory", cwd);
+		return NULL;
+	}
+	char *id = NULL;
+	if (store_session_create(session_st, cwd, NULL, model, &id) != 0) {
+		*error = xstrdup(store_errmsg(session_st));
+		return NULL;
+	}
+	struct store_session ss;
+	int rc = store_session_get(session_st, id, &ss);
+	free(id);
+	if (rc != 0) {
+		*error = xstrdup(store_errmsg(session_st));
+		return NULL;
+	}
+	struct session *s = session_from_store(&ss);
+	store_session_clear(&ss);
+	log_info("session %s created in %s", s->id, s->cwd);
+	return s;
+}
+
+static void
+session_free(struct session *s)
+{
+	while (s->followers != NULL) {
+		struct session_follower *f = s->followers;
+		s->followers = f->next;
+		free(f);
+	}
+	free(s->id);
+	free(s->cwd);
+	free(s->model);
+	free(s->title);
+	free(s);
+}
+
+int
+session_delete(struct session *s)
+{
+	int rc = store_session_delete(session_st, s->id);
+	if (rc != 0 && rc != HEARTH_ENOENT)
+		return rc;
+	for (struct session **pp = &session_list; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	log_info("session %s deleted", s->id);
+	session_free(s);
+	return 0;
+}
+
+int
+session_is_followed_by(struct session *s, struct hearth_conn *c)
+{
+	for (struct session_follower *f = s->followers; f != NULL; f = f->next)
+		if (f->conn == c)
+			return 1;
+	return 0;
+}
+
+void
+session_follow(struct session *s, struct hearth_conn *c)
+{
+	if (session_is_followed_by(s, c))
+		return;
+	struct session_follower *f = xcalloc(1, sizeof *f);
+	f->conn = c;
+	f->next = s->followers;
+	s->followers = f;
+}
+
+void
+session_unfollow(struct session *s, struct hearth_conn *c)
+{
+	for (struct session_follower **pp = &s->followers; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->conn == c) {
+			struct session_follower *f = *pp;
+			*pp = f->next;
+			free(f);
+			return;
+		}
+	}
+}
+
+void
+session_conn_gone(struct hearth_conn *c)
+{
+	for (struct session *s = session_list; s != NULL; s = s->next)
+		session_unfollow(s, c);
+}
+
+void
+session_send_update(struct hearth_conn *c, const char *session_id, int64_t seq,
+		    const json_t *update)
+{
+	json_t *params = json_pack("{s:s,s:O,s:{s:{s:I}}}", "sessionId", session_id, "update",
+				   update, "_meta", "hearth", "seq", (json_int_t)seq);
+	json_t *n = rpc_notification("session/update", params);
+	conn_write(c, n);
+	json_decref(n);
+}
+
+int64_t
+session_emit(struct session *s, const json_t *update)
+{
+	const char *type = json_string_value(json_object_get(update, "sessionUpdate"));
+	int64_t seq = store_event_append(session_st, s->id, type != NULL ? type : "update",
+					 update);
+	if (seq < 0) {
+		log_error("%s", store_errmsg(session_st));
+		return seq;
+	}
+	session_dirty();
+	for (struct session_follower *f = s->followers; f != NULL; f = f->next)
+		session_send_update(f->conn, s->id, seq, update);
+	return seq;
+}
+
+struct session_replay_ctx {
+	struct hearth_conn *conn;
+	const char *id;
+	int64_t last;
+};
+
+static int
+session_replay_cb(void *arg, int64_t seq, const char *type, const json_t *payload)
+{
+	struct session_replay_ctx *r = arg;
+	session_send_update(r->conn, r->id, seq, payload);
+	r->last = seq;
+	return 0;
+}
+
+int64_t
+session_replay(struct session *s, struct hearth_conn *c, int64_t after_seq)
+{
+	struct session_replay_ctx r = { .conn = c, .id = s->id, .last = after_seq };
+	int rc = store_events_since(session_st, s->id, after_seq, session_replay_cb, &r);
+	if (rc < 0) {
+		log_error("%s", store_errmsg(session_st));
+		return rc;
+	}
+	return r.last;
+}
+
+int
+session_set_status(struct session *s, enum store_status status)
+{
+	int rc = store_session_set_status(session_st, s->id, status);
+	if (rc != 0)
+		log_error("%s", store_errmsg(session_st));
+	s->status = status;
+	return rc;
+}
+
+int
+session_set_model(struct session *s, const char *model)
+{
+	int rc = store_session_set_model(session_st, s->id, model);
+	if (rc != 0) {
+		log_error("%s", store_errmsg(session_st));
+		return rc;
+	}
+	free(s->model);
+	s->model = session_strdup_or_null(model);
+	return 0;
+}
+
+int
+session_set_title(struct session *s, const char *title)
+{
+	int rc = store_session_set_title(session_st, s->id, title);
+	if (rc != 0) {
+		log_error("%s", store_errmsg(session_st));
+		return rc;
+	}
+	free(s->title);
+	s->title = session_strdup_or_null(title);
+	return 0;
+}
+
+void
+session_close(void)
+{
+	if (session_loop != NULL) {
+		uv_timer_stop(&session_checkpoint_timer);
+		uv_close((uv_handle_t *)&session_checkpoint_timer, NULL);
+		session_loop = NULL;
+	}
+	free(session_db_path);
+	session_db_path = NULL;
+}
+
+void
+session_free_all(void)
+{
+	while (session_list != NULL) {
+		struct session *s = session_list;
+		session_list = s->next;
+		session_free(s);
+	}
+}
