@@ -134,7 +134,10 @@ void store_set_clock(struct store *st, int64_t (*now_ms)(void *arg), void *arg);
  * store_begin() while one is open is an error (HEARTH_EBUSY); store_commit() and
  * store_rollback() without one are HEARTH_EINVAL. When SQLite itself had to abort
  * the transaction (disk full, I/O error), store_commit() returns that error and
- * the transaction is gone; store_rollback() then returns 0.
+ * the transaction is gone, and every write until store_commit() or
+ * store_rollback() is refused (HEARTH_EIO), so nothing commits outside it by
+ * accident; store_rollback() then returns 0. A commit that fails with HEARTH_EBUSY
+ * leaves the transaction open: retry it or roll back.
  */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
