@@ -114,6 +114,7 @@ hearthd_open_core(struct hearthd *d, const char *state_dir)
 		log_warn("%d session%s had a turn running when hearthd stopped; marked interrupted",
 			 n, n == 1 ? "" : "s");
 	session_set_store(d->store, path, &d->loop);
+	host_context_get()->store = d->store;
 	free(path);
 	defer_init(&d->loop);
 	tools_set_registry(d->registry);
@@ -333,6 +334,7 @@ main(int argc, char **argv)
 		}
 		hearthd_drain(&d);
 		session_free_all();
+		ctx.store = NULL;
 		store_close(d.store);
 		log_info("stopped");
 	}

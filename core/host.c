@@ -15,6 +15,7 @@
 #include "ndjson.h"
 #include "registry.h"
 #include "sse.h"
+#include "store.h"
 #include "tools.h"
 #include "xmalloc.h"
 
@@ -328,22 +329,39 @@ host_proc_release(struct hearth_proc *p)
 {
 }
 
+/* A module's kv namespace is its "kind/name". */
 static int
 host_kv_get(const struct hearth_host *h, const char *key, char **value, size_t *len)
 {
-	return HEARTH_ENOTSUP;
+	*value = NULL;
+	if (host_ctx->store == NULL)
+		return HEARTH_ENOTSUP;
+	int rc = store_kv_get(host_ctx->store, host_module(h)->who, key, value, len);
+	if (rc != 0 && rc != HEARTH_ENOENT)
+		host_log(h, HEARTH_LOG_ERROR, "%s", store_errmsg(host_ctx->store));
+	return rc;
 }
 
 static int
 host_kv_put(const struct hearth_host *h, const char *key, const void *value, size_t len)
 {
-	return HEARTH_ENOTSUP;
+	if (host_ctx->store == NULL)
+		return HEARTH_ENOTSUP;
+	int rc = store_kv_put(host_ctx->store, host_module(h)->who, key, value, len);
+	if (rc != 0)
+		host_log(h, HEARTH_LOG_ERROR, "%s", store_errmsg(host_ctx->store));
+	return rc;
 }
 
 static int
 host_kv_delete(const struct hearth_host *h, const char *key)
 {
-	return HEARTH_ENOTSUP;
+	if (host_ctx->store == NULL)
+		return HEARTH_ENOTSUP;
+	int rc = store_kv_delete(host_ctx->store, host_module(h)->who, key);
+	if (rc != 0 && rc != HEARTH_ENOENT)
+		host_log(h, HEARTH_LOG_ERROR, "%s", store_errmsg(host_ctx->store));
+	return rc;
 }
 
 void

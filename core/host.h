@@ -20,8 +20,11 @@
 struct module;
 
 /* The daemon-wide services behind every host table. Owned by the daemon. */
+struct store;
+
 struct host_context {
 	uv_loop_t *loop;
+	struct store *store;      /* borrowed: for kv; NULL until the store is open */
 	const char *state_dir;    /* borrowed */
 	const char *runtime_dir;  /* borrowed */
 };

@@ -58,14 +58,22 @@ session_checkpoint_cb(uv_timer_t *timer)
 		      session_checkpoint_done_cb);
 }
 
-/* After writes, checkpoint once things are quiet: no timer runs while idle. */
+/*
+ * After writes, checkpoint once things are quiet, or at once when the WAL has
+ * grown large; no timer runs while the daemon is idle.
+ */
 static void
 session_dirty(void)
 {
-	if (session_loop != NULL && session_db_path != NULL &&
-	    !uv_is_active((uv_handle_t *)&session_checkpoint_timer))
+	if (session_loop == NULL || session_db_path == NULL)
+		return;
+	if (store_wal_pages(session_st) >= STORE_CHECKPOINT_PAGES) {
+		uv_timer_stop(&session_checkpoint_timer);
+		session_checkpoint_cb(&session_checkpoint_timer);
+	} else if (!uv_is_active((uv_handle_t *)&session_checkpoint_timer)) {
 		uv_timer_start(&session_checkpoint_timer, session_checkpoint_cb,
 			       SESSION_CHECKPOINT_DELAY_MS, 0);
+	}
 }
 
 struct store *

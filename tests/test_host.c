@@ -340,7 +340,7 @@ test_unavailable_services(void **state)
 	assert_int_equal(err, HEARTH_ENOTSUP);
 	char *v = NULL;
 	size_t len = 0;
-	assert_int_equal(h->kv_get(h, "k", &v, &len), HEARTH_ENOTSUP);
+	assert_int_equal(h->kv_get(h, "k", &v, &len), HEARTH_ENOTSUP);  /* no store in this test */
 	assert_null(v);
 }
 

@@ -74,8 +74,8 @@ test_malformed(void **state)
 	struct hearth_ndjson *p = ndjson_new(0, rec_line, &r);
 	const char *t = "{\"a\":1}\n{\"b\":\n";
 	assert_int_equal(ndjson_feed(p, t, strlen(t)), HEARTH_EPROTO);
-	assert_string_equal(ndjson_error(p), "line 2: invalid JSON at column 5: '[', '{', or "
-			    "literal expected near end of file");
+	assert_string_equal(ndjson_error(p), "line 2: invalid JSON at column 5: unexpected token near "
+			    "end of file");
 	assert_string_equal(r.log, "1:{\"a\":1}\n");
 	assert_int_equal(ndjson_feed(p, "{}\n", 3), HEARTH_EPROTO);
 	assert_int_equal(ndjson_finish(p), HEARTH_EPROTO);

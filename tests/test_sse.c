@@ -247,7 +247,7 @@ test_anthropic_stream(void **state)
 	struct hearth_sse *p = sse_new(0, rec_event, &r);
 	assert_int_equal(sse_feed(p, stream, strlen(stream)), 0);
 	assert_int_equal(sse_finish(p), 0);
-	assert_int_equal(r.n, 8);
+	assert_int_equal(r.n, 9);
 	char *want = xstrdup(r.log);
 	free(r.log);
 	sse_free(p);
