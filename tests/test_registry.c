@@ -129,7 +129,7 @@ test_good_modules(void **state)
 	assert_ptr_equal(f->reg->modules[2], fe);
 
 	const struct hearth_tool_def *defs;
-	assert_int_equal(t->desc->tool->list(t->state, &defs), 1);
+	assert_int_equal(t->desc->tool->list(t->state, &defs), 4);
 	assert_string_equal(defs[0].name, "echo");
 }
 

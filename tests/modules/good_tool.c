@@ -1,4 +1,10 @@
-/* good_tool: a well-formed tool module offering `echo`, which returns its input text. */
+/*
+ * good_tool: a well-formed tool module. Its tools: `echo` (allowed) returns its
+ * text; `ask_echo` does the same but asks permission first; `denied` is denied by
+ * default; `sleep` finishes after `ms` milliseconds, reporting progress once, and
+ * stops early when cancelled.
+ */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +21,40 @@ static const struct hearth_tool_def good_tool_defs[] = {
 			  "\"required\":[\"text\"]}",
 	  .default_permission = HEARTH_PERM_ALLOW, .flags = HEARTH_TOOL_READ_ONLY,
 	  .kind = "other" },
+	{ .name = "ask_echo", .description = "Repeat the text, after asking.",
+	  .input_schema = "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}}}",
+	  .default_permission = HEARTH_PERM_ASK, .kind = "edit" },
+	{ .name = "denied", .description = "Never runs.", .input_schema = "{\"type\":\"object\"}",
+	  .default_permission = HEARTH_PERM_DENY, .kind = "delete" },
+	{ .name = "sleep", .description = "Wait.",
+	  .input_schema = "{\"type\":\"object\",\"properties\":{\"ms\":{\"type\":\"integer\"}}}",
+	  .default_permission = HEARTH_PERM_ALLOW, .flags = HEARTH_TOOL_READ_ONLY,
+	  .kind = "execute" },
 };
+
+struct good_tool_sleep {
+	struct good_tool *t;
+	struct hearth_tool_call *call;
+	struct hearth_timer *timer;
+};
+
+static void
+good_tool_sleep_end(struct good_tool_sleep *s, const char *text, int is_error)
+{
+	const struct hearth_host *h = s->t->host;
+	struct hearth_tool_call *call = s->call;
+	h->timer_stop(s->timer);
+	call->data = NULL;
+	free(s);
+	h->tool_finish(call, json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text",
+				       text, "isError", is_error));
+}
+
+static void
+good_tool_sleep_cb(void *arg)
+{
+	good_tool_sleep_end(arg, "slept", 0);
+}
 
 static int
 good_tool_init(const struct hearth_host *host, const json_t *config, void **state)
@@ -49,6 +88,21 @@ static int
 good_tool_run(void *state, struct hearth_tool_call *call)
 {
 	struct good_tool *t = state;
+	if (strcmp(call->tool, "sleep") == 0) {
+		struct good_tool_sleep *s = calloc(1, sizeof *s);
+		if (s == NULL)
+			return HEARTH_ENOMEM;
+		s->t = t;
+		s->call = call;
+		call->data = s;
+		json_t *progress = json_pack("{s:[{s:s,s:{s:s,s:s}}]}", "content", "type", "content",
+					     "content", "type", "text", "text", "sleeping");
+		t->host->tool_update(call, progress);
+		json_decref(progress);
+		s->timer = t->host->timer_start(t->host, (uint64_t)json_integer_value(
+			json_object_get(call->input, "ms")), 0, good_tool_sleep_cb, s);
+		return 0;
+	}
 	const char *text = json_string_value(json_object_get(call->input, "text"));
 	if (text == NULL)
 		return HEARTH_EINVAL;
@@ -59,10 +113,28 @@ good_tool_run(void *state, struct hearth_tool_call *call)
 	return 0;
 }
 
+static void
+good_tool_cancel(void *state, struct hearth_tool_call *call)
+{
+	if (call->data != NULL)
+		good_tool_sleep_end(call->data, "woken early", 1);
+}
+
+static json_t *
+good_tool_describe(void *state, const struct hearth_tool_call *call)
+{
+	const char *text = json_string_value(json_object_get(call->input, "text"));
+	char title[128];
+	snprintf(title, sizeof title, "%s %s", call->tool, text != NULL ? text : "");
+	return json_pack("{s:s,s:s}", "title", title, "subject", text != NULL ? text : "");
+}
+
 static const struct hearth_tool good_tool_vtable = {
 	.struct_size = sizeof(struct hearth_tool),
 	.list = good_tool_list,
 	.run = good_tool_run,
+	.cancel = good_tool_cancel,
+	.describe = good_tool_describe,
 };
 
 static const struct hearth_plugin good_tool_plugin = HEARTH_PLUGIN_INIT(
