@@ -31,6 +31,7 @@ struct fakehttp_conn {
 	size_t id;
 	char *buf;                   /* bytes read, not yet parsed */
 	size_t len, cap;
+	int too_long;                /* fakehttp_line gave up on a line over the bound */
 	struct fakehttp_conn *next;
 };
 
@@ -142,6 +143,7 @@ fakehttp_reason(int status)
 	case 100: return "Continue";
 	case 200: return "OK";
 	case 201: return "Created";
+	case 202: return "Accepted";
 	case 204: return "No Content";
 	case 301: return "Moved Permanently";
 	case 302: return "Found";
@@ -227,7 +229,11 @@ fakehttp_line(struct fakehttp_conn *c)
 			fakehttp_consume(c, n + 1);
 			return line;
 		}
-		if (c->len > FAKEHTTP_HEAD_MAX || !fakehttp_fill(c))
+		if (c->len > FAKEHTTP_HEAD_MAX) {
+			c->too_long = 1;
+			return NULL;
+		}
+		if (!fakehttp_fill(c))
 			return NULL;
 	}
 }
@@ -273,6 +279,22 @@ fakehttp_header(const struct fakehttp_request *r, const char *name)
 	return NULL;
 }
 
+/* Read and discard until the client closes (or the server stops and shuts us down). */
+static void
+fakehttp_drain(struct fakehttp_conn *c)
+{
+	char tmp[4096];
+	for (;;) {
+		ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
+		if (n == 0 || (n < 0 && errno != EINTR))
+			return;
+	}
+}
+
+/*
+ * Answer a request we cannot parse, then linger: closing with unread input
+ * would send a reset that can destroy the answer before the client reads it.
+ */
 static void
 fakehttp_reject(struct fakehttp_conn *c, int status)
 {
@@ -281,6 +303,8 @@ fakehttp_reject(struct fakehttp_conn *c, int status)
 			 "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status,
 			 fakehttp_reason(status));
 	fakehttp_send_all(c->fd, head, (size_t)n);
+	shutdown(c->fd, SHUT_WR);
+	fakehttp_drain(c);
 }
 
 static int
@@ -328,7 +352,7 @@ fakehttp_read_request(struct fakehttp_conn *c)
 	for (;;) {  /* tolerate blank lines before a request (RFC 9112 2.2) */
 		line = fakehttp_line(c);
 		if (line == NULL)
-			goto fail;
+			goto eof;
 		if (line[0] != '\0')
 			break;
 		free(line);
@@ -348,7 +372,7 @@ fakehttp_read_request(struct fakehttp_conn *c)
 	for (;;) {
 		line = fakehttp_line(c);
 		if (line == NULL)
-			goto fail;
+			goto eof;
 		if (line[0] == '\0') {
 			free(line);
 			break;
@@ -408,6 +432,9 @@ fakehttp_read_request(struct fakehttp_conn *c)
 	r->body_len = body.len;
 	return r;
 
+eof:
+	if (c->too_long)
+		fakehttp_reject(c, 431);
 fail:
 	free(body.data);
 	fakehttp_request_free(r);
@@ -440,18 +467,6 @@ fakehttp_write(struct fakehttp_conn *c, const char *data, size_t len,
 		}
 	}
 	return 0;
-}
-
-/* Read and discard until the client closes (or the server stops and shuts us down). */
-static void
-fakehttp_drain(struct fakehttp_conn *c)
-{
-	char tmp[4096];
-	for (;;) {
-		ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
-		if (n == 0 || (n < 0 && errno != EINTR))
-			return;
-	}
 }
 
 /* Answer one request. Returns 1 to keep the connection for another request. */
