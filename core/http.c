@@ -83,6 +83,7 @@ struct hearth_http {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* curl_global_init() is not thread-safe: clients are made on the loop thread. */
 static int http_curl_ready;
 
 static void http_client_settle(struct http_client *c);
