@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "defer.h"
 #include "host.h"
+#include "http.h"
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
@@ -76,6 +77,11 @@ hearthd_shutdown(struct hearthd *d, const char *why)
 	agent_shutdown();
 	conn_end_all("the daemon is shutting down");
 	registry_fini_all(d->registry);
+	/* Modules have cancelled their requests; what is left goes now, no callbacks. */
+	if (host_context_get()->http != NULL) {
+		http_client_close(host_context_get()->http, NULL, NULL);
+		host_context_get()->http = NULL;
+	}
 	defer_close();
 	session_close();
 	uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -115,6 +121,7 @@ hearthd_open_core(struct hearthd *d, const char *state_dir)
 			 n, n == 1 ? "" : "s");
 	session_set_store(d->store, path, &d->loop);
 	host_context_get()->store = d->store;
+	host_context_get()->http = http_client_new(&d->loop);
 	free(path);
 	defer_init(&d->loop);
 	tools_set_registry(d->registry);

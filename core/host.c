@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "host.h"
+#include "http.h"
 #include "log.h"
 #include "ndjson.h"
 #include "registry.h"
@@ -284,13 +285,18 @@ host_unavailable(const struct hearth_host *h, const char *what)
 static struct hearth_http *
 host_http_start(const struct hearth_host *h, const struct hearth_http_request *req)
 {
-	host_unavailable(h, "HTTP");
-	return NULL;
-}
-
-static void
-host_http_cancel(struct hearth_http *r)
-{
+	if (host_ctx->http == NULL) {
+		host_unavailable(h, "HTTP");
+		return NULL;
+	}
+	char *error = NULL;
+	struct hearth_http *r = http_start(host_ctx->http, req, &error);
+	if (r == NULL) {
+		host_log(h, HEARTH_LOG_ERROR, "HTTP request refused: %s",
+			 error != NULL ? error : "invalid request");
+		free(error);
+	}
+	return r;
 }
 
 static struct hearth_proc *
@@ -478,7 +484,7 @@ host_new(struct module *m)
 		.config_int = host_config_int,
 		.config_bool = host_config_bool,
 		.http_start = host_http_start,
-		.http_cancel = host_http_cancel,
+		.http_cancel = http_cancel,
 		.proc_spawn = host_proc_spawn,
 		.proc_write = host_proc_write,
 		.proc_close_stdin = host_proc_close_stdin,

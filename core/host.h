@@ -21,10 +21,12 @@ struct module;
 
 /* The daemon-wide services behind every host table. Owned by the daemon. */
 struct store;
+struct http_client;
 
 struct host_context {
 	uv_loop_t *loop;
 	struct store *store;      /* borrowed: for kv; NULL until the store is open */
+	struct http_client *http; /* borrowed: for http_start; NULL: HTTP unavailable */
 	const char *state_dir;    /* borrowed */
 	const char *runtime_dir;  /* borrowed */
 };
