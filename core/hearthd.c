@@ -23,6 +23,7 @@
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
+#include "proc.h"
 #include "registry.h"
 #include "xmalloc.h"
 
@@ -61,6 +62,7 @@ hearthd_signal_cb(uv_signal_t *handle, int signum)
 	log_info("%s: shutting down", strsignal(signum));
 	registry_stop_frontends(d->registry);
 	registry_fini_all(d->registry);
+	proc_kill_all();  /* children the modules left (or released) die now */
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 }
@@ -79,6 +81,7 @@ hearthd_leftover_cb(uv_handle_t *handle, void *arg)
 static void
 hearthd_drain(struct hearthd *d)
 {
+	proc_kill_all();
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&d->loop) == UV_EBUSY) {
 		uv_walk(&d->loop, hearthd_leftover_cb, NULL);
