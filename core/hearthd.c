@@ -28,6 +28,7 @@
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
+#include "proc.h"
 #include "registry.h"
 #include "session.h"
 #include "store.h"
@@ -84,6 +85,7 @@ hearthd_shutdown(struct hearthd *d, const char *why)
 	}
 	defer_close();
 	session_close();
+	proc_kill_all();  /* children the modules left (or released) die now */
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 }
@@ -148,6 +150,7 @@ hearthd_leftover_cb(uv_handle_t *handle, void *arg)
 static void
 hearthd_drain(struct hearthd *d)
 {
+	proc_kill_all();
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&d->loop) == UV_EBUSY) {
 		uv_walk(&d->loop, hearthd_leftover_cb, NULL);

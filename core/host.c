@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "ndjson.h"
+#include "proc.h"
 #include "registry.h"
 #include "sse.h"
 #include "store.h"
@@ -299,40 +300,23 @@ host_http_start(const struct hearth_host *h, const struct hearth_http_request *r
 	return r;
 }
 
+/* The loop comes from the host context; failures are logged under the module's name. */
 static struct hearth_proc *
 host_proc_spawn(const struct hearth_host *h, const struct hearth_proc_options *opt, int *error)
 {
-	host_unavailable(h, "process spawning");
-	*error = HEARTH_ENOTSUP;
-	return NULL;
-}
-
-static int
-host_proc_write(struct hearth_proc *p, const void *data, size_t len)
-{
-	return HEARTH_ENOTSUP;
-}
-
-static void
-host_proc_close_stdin(struct hearth_proc *p)
-{
-}
-
-static int
-host_proc_kill(struct hearth_proc *p, int signum)
-{
-	return HEARTH_ENOTSUP;
-}
-
-static int
-host_proc_pid(struct hearth_proc *p)
-{
-	return -1;
-}
-
-static void
-host_proc_release(struct hearth_proc *p)
-{
+	if (host_ctx == NULL || host_ctx->loop == NULL) {
+		host_unavailable(h, "process spawning");
+		if (error != NULL)
+			*error = HEARTH_ENOTSUP;
+		return NULL;
+	}
+	char *message = NULL;
+	struct hearth_proc *p = proc_spawn(host_ctx->loop, opt, error, &message);
+	if (p == NULL) {
+		host_log(h, HEARTH_LOG_WARN, "%s", message);
+		free(message);
+	}
+	return p;
 }
 
 /* A module's kv namespace is its "kind/name". */
@@ -486,11 +470,11 @@ host_new(struct module *m)
 		.http_start = host_http_start,
 		.http_cancel = http_cancel,
 		.proc_spawn = host_proc_spawn,
-		.proc_write = host_proc_write,
-		.proc_close_stdin = host_proc_close_stdin,
-		.proc_kill = host_proc_kill,
-		.proc_pid = host_proc_pid,
-		.proc_release = host_proc_release,
+		.proc_write = proc_write,
+		.proc_close_stdin = proc_close_stdin,
+		.proc_kill = proc_kill,
+		.proc_pid = proc_pid,
+		.proc_release = proc_release,
 		.kv_get = host_kv_get,
 		.kv_put = host_kv_put,
 		.kv_delete = host_kv_delete,
