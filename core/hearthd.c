@@ -215,6 +215,15 @@ hearthd_ready(struct hearthd *d, int have_log_file)
 	d->ready_fd = -1;
 }
 
+static size_t
+hearthd_started_frontends(struct registry *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_modules; i++)
+		n += r->modules[i]->kind == HEARTH_KIND_FRONTEND && r->modules[i]->started;
+	return n;
+}
+
 static void
 hearthd_print_check(struct registry *r)
 {
@@ -334,9 +343,12 @@ main(int argc, char **argv)
 		d.sigint.data = d.sigterm.data = &d;
 		uv_signal_start(&d.sigint, hearthd_signal_cb, SIGINT);
 		uv_signal_start(&d.sigterm, hearthd_signal_cb, SIGTERM);
-		if (registry_start_frontends(d.registry) > 0 && conf->stop_on_module_error) {
+		size_t failed = registry_start_frontends(d.registry);
+		if (failed > 0 && (conf->stop_on_module_error ||
+				   hearthd_started_frontends(d.registry) == 0)) {
+			/* With no way in, a daemon is useless: another one may hold the socket. */
 			status = 1;
-			hearthd_shutdown(&d, "a frontend failed to start");
+			hearthd_shutdown(&d, "no frontend could start");
 		} else {
 			log_info("hearthd %s running: %zu module%s", PACKAGE_VERSION,
 				 d.registry->n_modules, d.registry->n_modules == 1 ? "" : "s");
