@@ -410,23 +410,11 @@ host_sse_new(const struct hearth_host *h, size_t max_event,
 	return on_event != NULL ? sse_new(max_event, on_event, arg) : NULL;
 }
 
-static const char *
-host_sse_error(struct hearth_sse *p)
-{
-	return sse_error(p);
-}
-
 static struct hearth_ndjson *
 host_ndjson_new(const struct hearth_host *h, size_t max_line,
 		int (*on_line)(void *arg, json_t *value, size_t line_no), void *arg)
 {
 	return on_line != NULL ? ndjson_new(max_line, on_line, arg) : NULL;
-}
-
-static const char *
-host_ndjson_error(struct hearth_ndjson *r)
-{
-	return ndjson_error(r);
 }
 
 static void *
@@ -488,12 +476,12 @@ host_new(struct module *m)
 		.sse_new = host_sse_new,
 		.sse_feed = sse_feed,
 		.sse_finish = sse_finish,
-		.sse_error = host_sse_error,
+		.sse_error = sse_error,
 		.sse_free = sse_free,
 		.ndjson_new = host_ndjson_new,
 		.ndjson_feed = ndjson_feed,
 		.ndjson_finish = ndjson_finish,
-		.ndjson_error = host_ndjson_error,
+		.ndjson_error = ndjson_error,
 		.ndjson_free = ndjson_free,
 		.uv_loop = host_uv_loop,
 		.state_dir = host_state_dir,
