@@ -881,6 +881,38 @@ test_max_steps(void **state)
 	client_free(c);
 }
 
+/* AGENTS.md in the project goes into the system prompt; CLAUDE.md where it is alone. */
+static void
+test_project_instructions(void **state)
+{
+	core_up("[[{\"finish\":\"end_turn\"}],[{\"finish\":\"end_turn\"}],"
+		"[{\"finish\":\"end_turn\"}]]");
+	char *claude = xasprintf("%s/CLAUDE.md", F->tmp), *agents = xasprintf("%s/AGENTS.md", F->tmp);
+	struct client *c = client_new();
+	char *sid = xstrdup(new_session(c));
+	json_t *prompt = json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt", "type", "text",
+				   "text", "x");
+	call(c, "session/prompt", json_incref(prompt));
+	assert_int_equal(testutil_write_file(claude, "Use tabs.\n", 10), 0);
+	call(c, "session/prompt", json_incref(prompt));
+	assert_int_equal(testutil_write_file(agents, "Run make check.\n", 16), 0);
+	call(c, "session/prompt", json_incref(prompt));
+	json_decref(prompt);
+	char *rec = testutil_read_file(F->record, NULL);
+	char *line2 = strchr(rec, '\n') + 1, *line3 = strchr(line2, '\n') + 1;
+	line2[-1] = line3[-1] = '\0';
+	assert_null(strstr(rec, "Project instructions"));
+	assert_non_null(strstr(line2, "\\n\\nProject instructions from CLAUDE.md:\\nUse tabs.\\n\""));
+	assert_non_null(strstr(line3, "\\n\\nProject instructions from AGENTS.md:\\nRun make "
+				      "check.\\n\""));
+	assert_null(strstr(line3, "Use tabs"));
+	free(rec);
+	free(claude);
+	free(agents);
+	free(sid);
+	client_free(c);
+}
+
 int
 main(void)
 {
@@ -899,6 +931,7 @@ main(void)
 		T(test_session_management),
 		T(test_history_repair),
 		T(test_max_steps),
+		T(test_project_instructions),
 #undef T
 	};
 	return cmocka_run_group_tests_name("acp", tests, NULL, NULL);
