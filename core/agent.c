@@ -222,13 +222,12 @@ turn_flush(struct turn *t)
 	if (t->pending_len == 0 || t->part == TURN_PART_NONE)
 		return;
 	struct store *st = agent_store();
-	store_begin(st);
+	session_begin();
 	if (store_part_append_text(st, t->msg_id, t->part_idx, t->pending, t->pending_len) != 0)
 		log_error("%s", store_errmsg(st));
 	turn_emit_chunk(t, t->part == TURN_PART_TEXT ? "agent_message_chunk" :
 			"agent_thought_chunk", t->pending, t->pending_len);
-	if (store_commit(st) != 0)
-		log_error("%s", store_errmsg(st));
+	session_commit();
 	t->pending_len = 0;
 }
 
@@ -306,7 +305,7 @@ sink_tool_call(void *arg, const char *id, const char *name, const json_t *input,
 	if (json_is_object(meta))
 		json_object_set(part, "meta", (json_t *)meta);
 	json_t *d = tools_describe(name, input, t->s->id, t->s->cwd);
-	store_begin(agent_store());
+	session_begin();
 	if (store_part_add(agent_store(), t->msg_id, part) < 0)
 		log_error("%s", store_errmsg(agent_store()));
 	json_t *update = json_pack("{s:s,s:s,s:O,s:O,s:s,s:O,s:O}", "sessionUpdate", "tool_call",
@@ -314,7 +313,7 @@ sink_tool_call(void *arg, const char *id, const char *name, const json_t *input,
 				   "kind", json_object_get(d, "kind"), "status", "pending",
 				   "locations", json_object_get(d, "locations"), "rawInput", input);
 	session_emit(t->s, update);
-	store_commit(agent_store());
+	session_commit();
 	json_decref(update);
 	json_array_append_new(t->calls, json_pack("{s:s,s:s,s:O,s:O,s:b}", "id", id, "name", name,
 						  "input", input, "subject",
@@ -637,10 +636,10 @@ turn_close_calls(struct turn *t, const char *why)
 	json_array_foreach(t->calls, i, call) {
 		if (json_is_true(json_object_get(call, "done")))
 			continue;
-		store_begin(agent_store());
+		session_begin();
 		turn_add_result(t, call, why, 1);
 		turn_emit_call_status(t, call, "failed", NULL, NULL);
-		store_commit(agent_store());
+		session_commit();
 	}
 	if (t->tool_msg_id != NULL)
 		store_message_finish(agent_store(), t->tool_msg_id, HEARTH_FINISH_END_TURN, NULL, 0);
@@ -719,11 +718,11 @@ turn_tool_done(void *arg, json_t *result)
 	int is_error = json_is_true(json_object_get(result, "isError"));
 	const json_t *content = json_object_get(result, "content");
 	char *text = agent_result_text(content);
-	store_begin(agent_store());
+	session_begin();
 	turn_add_result(t, call, text, is_error);
 	turn_emit_call_status(t, call, is_error ? "failed" : "completed",
 			      agent_acp_content(content), json_object_get(result, "rawOutput"));
-	store_commit(agent_store());
+	session_commit();
 	free(text);
 	json_decref(result);
 	t->next_call++;
@@ -743,10 +742,10 @@ turn_run_call(struct turn *t, json_t *call)
 static void
 turn_refuse_call(struct turn *t, json_t *call, const char *why)
 {
-	store_begin(agent_store());
+	session_begin();
 	turn_add_result(t, call, why, 1);
 	turn_emit_call_status(t, call, "failed", NULL, NULL);
-	store_commit(agent_store());
+	session_commit();
 	t->next_call++;
 	turn_run_next_call(t);
 }
@@ -891,10 +890,10 @@ turn_store_prompt(struct turn *t, const json_t *blocks, char **error)
 {
 	struct store *st = agent_store();
 	char *mid = NULL;
-	store_begin(st);
+	session_begin();
 	if (store_message_add(st, t->s->id, "user", NULL, &mid) != 0) {
 		*error = xstrdup(store_errmsg(st));
-		store_rollback(st);
+		session_rollback();
 		return HEARTH_EIO;
 	}
 	size_t i;
@@ -930,7 +929,7 @@ turn_store_prompt(struct turn *t, const json_t *blocks, char **error)
 					   type);
 		}
 		if (part == NULL) {
-			store_rollback(st);
+			session_rollback();
 			free(mid);
 			return HEARTH_EINVAL;
 		}
@@ -943,7 +942,7 @@ turn_store_prompt(struct turn *t, const json_t *blocks, char **error)
 	}
 	store_message_finish(st, mid, HEARTH_FINISH_END_TURN, NULL, 0);
 	free(mid);
-	if (store_commit(st) != 0) {
+	if (session_commit() != 0) {
 		*error = xstrdup(store_errmsg(st));
 		return HEARTH_EIO;
 	}

@@ -28,6 +28,7 @@
 #include "loader.h"
 #include "log.h"
 #include "paths.h"
+#include "proc.h"
 #include "registry.h"
 #include "session.h"
 #include "store.h"
@@ -84,6 +85,7 @@ hearthd_shutdown(struct hearthd *d, const char *why)
 	}
 	defer_close();
 	session_close();
+	proc_kill_all();  /* children the modules left (or released) die now */
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 }
@@ -148,6 +150,7 @@ hearthd_leftover_cb(uv_handle_t *handle, void *arg)
 static void
 hearthd_drain(struct hearthd *d)
 {
+	proc_kill_all();
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&d->loop) == UV_EBUSY) {
 		uv_walk(&d->loop, hearthd_leftover_cb, NULL);
@@ -210,6 +213,15 @@ hearthd_ready(struct hearthd *d, int have_log_file)
 		log_warn("cannot tell the parent process we are ready: %s", strerror(errno));
 	close(d->ready_fd);
 	d->ready_fd = -1;
+}
+
+static size_t
+hearthd_started_frontends(struct registry *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_modules; i++)
+		n += r->modules[i]->kind == HEARTH_KIND_FRONTEND && r->modules[i]->started;
+	return n;
 }
 
 static void
@@ -331,9 +343,12 @@ main(int argc, char **argv)
 		d.sigint.data = d.sigterm.data = &d;
 		uv_signal_start(&d.sigint, hearthd_signal_cb, SIGINT);
 		uv_signal_start(&d.sigterm, hearthd_signal_cb, SIGTERM);
-		if (registry_start_frontends(d.registry) > 0 && conf->stop_on_module_error) {
+		size_t failed = registry_start_frontends(d.registry);
+		if (failed > 0 && (conf->stop_on_module_error ||
+				   hearthd_started_frontends(d.registry) == 0)) {
+			/* With no way in, a daemon is useless: another one may hold the socket. */
 			status = 1;
-			hearthd_shutdown(&d, "a frontend failed to start");
+			hearthd_shutdown(&d, "no frontend could start");
 		} else {
 			log_info("hearthd %s running: %zu module%s", PACKAGE_VERSION,
 				 d.registry->n_modules, d.registry->n_modules == 1 ? "" : "s");

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "ndjson.h"
+#include "proc.h"
 #include "registry.h"
 #include "sse.h"
 #include "store.h"
@@ -299,40 +300,23 @@ host_http_start(const struct hearth_host *h, const struct hearth_http_request *r
 	return r;
 }
 
+/* The loop comes from the host context; failures are logged under the module's name. */
 static struct hearth_proc *
 host_proc_spawn(const struct hearth_host *h, const struct hearth_proc_options *opt, int *error)
 {
-	host_unavailable(h, "process spawning");
-	*error = HEARTH_ENOTSUP;
-	return NULL;
-}
-
-static int
-host_proc_write(struct hearth_proc *p, const void *data, size_t len)
-{
-	return HEARTH_ENOTSUP;
-}
-
-static void
-host_proc_close_stdin(struct hearth_proc *p)
-{
-}
-
-static int
-host_proc_kill(struct hearth_proc *p, int signum)
-{
-	return HEARTH_ENOTSUP;
-}
-
-static int
-host_proc_pid(struct hearth_proc *p)
-{
-	return -1;
-}
-
-static void
-host_proc_release(struct hearth_proc *p)
-{
+	if (host_ctx == NULL || host_ctx->loop == NULL) {
+		host_unavailable(h, "process spawning");
+		if (error != NULL)
+			*error = HEARTH_ENOTSUP;
+		return NULL;
+	}
+	char *message = NULL;
+	struct hearth_proc *p = proc_spawn(host_ctx->loop, opt, error, &message);
+	if (p == NULL) {
+		host_log(h, HEARTH_LOG_WARN, "%s", message);
+		free(message);
+	}
+	return p;
 }
 
 /* A module's kv namespace is its "kind/name". */
@@ -426,23 +410,11 @@ host_sse_new(const struct hearth_host *h, size_t max_event,
 	return on_event != NULL ? sse_new(max_event, on_event, arg) : NULL;
 }
 
-static const char *
-host_sse_error(struct hearth_sse *p)
-{
-	return sse_error(p);
-}
-
 static struct hearth_ndjson *
 host_ndjson_new(const struct hearth_host *h, size_t max_line,
 		int (*on_line)(void *arg, json_t *value, size_t line_no), void *arg)
 {
 	return on_line != NULL ? ndjson_new(max_line, on_line, arg) : NULL;
-}
-
-static const char *
-host_ndjson_error(struct hearth_ndjson *r)
-{
-	return ndjson_error(r);
 }
 
 static void *
@@ -486,11 +458,11 @@ host_new(struct module *m)
 		.http_start = host_http_start,
 		.http_cancel = http_cancel,
 		.proc_spawn = host_proc_spawn,
-		.proc_write = host_proc_write,
-		.proc_close_stdin = host_proc_close_stdin,
-		.proc_kill = host_proc_kill,
-		.proc_pid = host_proc_pid,
-		.proc_release = host_proc_release,
+		.proc_write = proc_write,
+		.proc_close_stdin = proc_close_stdin,
+		.proc_kill = proc_kill,
+		.proc_pid = proc_pid,
+		.proc_release = proc_release,
 		.kv_get = host_kv_get,
 		.kv_put = host_kv_put,
 		.kv_delete = host_kv_delete,
@@ -504,12 +476,12 @@ host_new(struct module *m)
 		.sse_new = host_sse_new,
 		.sse_feed = sse_feed,
 		.sse_finish = sse_finish,
-		.sse_error = host_sse_error,
+		.sse_error = sse_error,
 		.sse_free = sse_free,
 		.ndjson_new = host_ndjson_new,
 		.ndjson_feed = ndjson_feed,
 		.ndjson_finish = ndjson_finish,
-		.ndjson_error = host_ndjson_error,
+		.ndjson_error = ndjson_error,
 		.ndjson_free = ndjson_free,
 		.uv_loop = host_uv_loop,
 		.state_dir = host_state_dir,

@@ -3,7 +3,7 @@
  *
  * One table per module, so every service knows whose call it is: log lines carry
  * the module's name, config reads its section, kv its namespace. Services that a
- * later part of the core provides (HTTP, processes, the store, connections) are
+ * later part of the core provides (HTTP, the store, connections) are
  * reached through the host_context; while one is absent its functions log and
  * fail with HEARTH_ENOTSUP.
  *

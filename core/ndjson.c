@@ -1,9 +1,13 @@
-/* ndjson.c: a newline-delimited JSON reader (see ndjson.h). */
+/* ndjson.c: newline-delimited JSON push reader (see ndjson.h). */
 #include "config.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include <hearth/plugin.h>
 
@@ -11,119 +15,196 @@
 #include "xmalloc.h"
 
 struct hearth_ndjson {
-	size_t max_line;
+	size_t max;               /* per-line limit, line end not counted */
 	ndjson_line_fn on_line;
 	void *arg;
-	char *line;
+
+	char *buf;                /* a line split across feeds */
 	size_t len, cap;
-	size_t line_no;      /* of the line being read, from 1 */
-	int failed;
-	char error[256];
+	size_t line_no;           /* of the line being read, from 1 */
+
+	int failed;               /* sticky error code, 0 if fine */
+	bool finished;
+	bool in_cb, free_pending; /* ndjson_free from inside on_line */
+	char err[256];
 };
 
 struct hearth_ndjson *
 ndjson_new(size_t max_line, ndjson_line_fn on_line, void *arg)
 {
-	struct hearth_ndjson *r = xcalloc(1, sizeof *r);
-	r->max_line = max_line > 0 ? max_line : NDJSON_DEFAULT_MAX_LINE;
-	r->on_line = on_line;
-	r->arg = arg;
-	r->line_no = 1;
-	return r;
+	if (on_line == NULL)
+		return NULL;
+	struct hearth_ndjson *p = xcalloc(1, sizeof *p);
+	p->max = max_line ? max_line : NDJSON_DEFAULT_MAX_LINE;
+	if (p->max > SIZE_MAX / 2)
+		p->max = SIZE_MAX / 2;   /* so max + 2 cannot wrap */
+	p->on_line = on_line;
+	p->arg = arg;
+	p->line_no = 1;
+	return p;
 }
 
-void
-ndjson_free(struct hearth_ndjson *r)
+static int
+ndjson_too_long(struct hearth_ndjson *p)
 {
-	if (r == NULL)
-		return;
-	free(r->line);
-	free(r);
+	snprintf(p->err, sizeof p->err, "line %zu: longer than %zu bytes", p->line_no, p->max);
+	return p->failed = HEARTH_ELIMIT;
+}
+
+/* One complete line, its LF removed (a CR before it is still there). */
+static int
+ndjson_line(struct hearth_ndjson *p, const char *s, size_t n)
+{
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	if (n > p->max)
+		return ndjson_too_long(p);
+	size_t line_no = p->line_no++;
+	size_t i = 0;
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+		i++;
+	if (i == n)
+		return 0;   /* blank */
+
+	json_error_t jerr;
+	json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (v == NULL) {
+		snprintf(p->err, sizeof p->err, "line %zu: invalid JSON at column %d: %s",
+			 line_no, jerr.column, jerr.text);
+		return p->failed = HEARTH_EPROTO;
+	}
+	p->in_cb = true;
+	int rc = p->on_line(p->arg, v, line_no);
+	p->in_cb = false;
+	json_decref(v);
+	if (rc == 0 && p->free_pending)
+		rc = HEARTH_ECANCELED;
+	if (rc != 0) {
+		snprintf(p->err, sizeof p->err, "line %zu: stopped by the line callback (%d)",
+			 line_no, rc);
+		p->failed = rc;
+	}
+	return rc;
+}
+
+static void
+ndjson_append(struct hearth_ndjson *p, const char *s, size_t n)
+{
+	if (p->len + n > p->cap) {
+		/* Never past max + 1 (a line at the limit plus a CR that may end it). */
+		size_t cap = p->cap ? p->cap : 256;
+		while (cap < p->len + n)
+			cap *= 2;
+		if (cap > p->max + 1)
+			cap = p->max + 1;
+		p->buf = xrealloc(p->buf, cap);
+		p->cap = cap;
+	}
+	memcpy(p->buf + p->len, s, n);
+	p->len += n;
+}
+
+static int
+ndjson_consume(struct hearth_ndjson *p, const char *d, size_t n)
+{
+	while (n > 0) {
+		const char *lf = memchr(d, '\n', n);
+		size_t k = lf ? (size_t)(lf - d) : n;
+		if (lf == NULL) {
+			/* Partial line: up to max bytes, or max + 1 if the last is a CR
+			 * that a LF in the next chunk may turn into a line end. */
+			size_t total = p->len + k;
+			if (total > p->max + 1 || (total == p->max + 1 && d[k - 1] != '\r'))
+				return ndjson_too_long(p);
+			ndjson_append(p, d, k);
+			return 0;
+		}
+		int rc;
+		if (p->len == 0) {
+			rc = ndjson_line(p, d, k);   /* whole line in this chunk: no copy */
+		} else {
+			if (p->len + k > p->max + 1)
+				return ndjson_too_long(p);
+			ndjson_append(p, d, k);
+			size_t total = p->len;
+			p->len = 0;
+			rc = ndjson_line(p, p->buf, total);
+		}
+		if (rc != 0)
+			return rc;
+		if (p->cap > 65536) {
+			/* Do not keep a big buffer around after one big line. */
+			free(p->buf);
+			p->buf = NULL;
+			p->cap = 0;
+		}
+		d += k + 1;
+		n -= k + 1;
+	}
+	return 0;
+}
+
+int
+ndjson_feed(struct hearth_ndjson *p, const char *data, size_t len)
+{
+	if (p->in_cb)
+		return HEARTH_EBUSY;
+	if (p->failed)
+		return p->failed;
+	if (p->finished)
+		return HEARTH_EINVAL;
+	int rc = ndjson_consume(p, data, len);
+	if (p->free_pending) {
+		p->free_pending = false;
+		ndjson_free(p);
+	}
+	return rc;
+}
+
+int
+ndjson_finish(struct hearth_ndjson *p)
+{
+	if (p->in_cb)
+		return HEARTH_EBUSY;
+	if (p->failed)
+		return p->failed;
+	if (p->finished)
+		return 0;
+	p->finished = true;
+	int rc = 0;
+	if (p->len > 0) {
+		size_t total = p->len;
+		p->len = 0;
+		rc = ndjson_line(p, p->buf, total);
+	}
+	if (p->free_pending) {
+		p->free_pending = false;
+		ndjson_free(p);
+	}
+	return rc;
 }
 
 const char *
-ndjson_error(const struct hearth_ndjson *r)
+ndjson_error(struct hearth_ndjson *p)
 {
-	return r->error;
+	return p->failed ? p->err : "";
 }
 
-static int
-ndjson_fail(struct hearth_ndjson *r, int code)
+size_t
+ndjson_buffered(const struct hearth_ndjson *p)
 {
-	r->failed = code;
-	return code;
+	return p->cap;
 }
 
-/* The line in r->line is complete: parse it and hand it over. */
-static int
-ndjson_line(struct hearth_ndjson *r)
+void
+ndjson_free(struct hearth_ndjson *p)
 {
-	size_t len = r->len;
-	if (len > 0 && r->line[len - 1] == '\r')
-		len--;
-	size_t line_no = r->line_no++;
-	r->len = 0;
-	size_t i = 0;
-	while (i < len && (r->line[i] == ' ' || r->line[i] == '\t' || r->line[i] == '\r'))
-		i++;
-	if (i == len)
-		return 0;
-	json_error_t jerr;
-	json_t *v = json_loadb(r->line, len, JSON_DECODE_ANY, &jerr);
-	if (v == NULL) {
-		snprintf(r->error, sizeof r->error, "line %zu: invalid JSON at column %d: %s",
-			 line_no, jerr.column, jerr.text);
-		return ndjson_fail(r, HEARTH_EPROTO);
+	if (p == NULL)
+		return;
+	if (p->in_cb) {
+		p->free_pending = true;   /* ndjson_feed frees it once it unwinds */
+		return;
 	}
-	int rc = r->on_line(r->arg, v, line_no);
-	json_decref(v);
-	if (rc != 0) {
-		snprintf(r->error, sizeof r->error, "line %zu: stopped by the line handler",
-			 line_no);
-		return ndjson_fail(r, rc);
-	}
-	return 0;
-}
-
-int
-ndjson_feed(struct hearth_ndjson *r, const char *data, size_t len)
-{
-	if (r->failed)
-		return r->failed;
-	while (len > 0) {
-		const char *nl = memchr(data, '\n', len);
-		size_t n = nl != NULL ? (size_t)(nl - data) : len;
-		/* The CR of a CRLF may sit at the end of the line: allow one byte for it. */
-		char last = n > 0 ? data[n - 1] : r->len > 0 ? r->line[r->len - 1] : '\0';
-		if (r->len + n > r->max_line + 1 ||
-		    (r->len + n == r->max_line + 1 && (nl == NULL || last != '\r'))) {
-			snprintf(r->error, sizeof r->error, "line %zu: longer than %zu bytes",
-				 r->line_no, r->max_line);
-			return ndjson_fail(r, HEARTH_ELIMIT);
-		}
-		if (r->len + n + 1 > r->cap) {
-			r->cap = (r->len + n + 1) * 2;
-			if (r->cap > r->max_line + 2)
-				r->cap = r->max_line + 2;
-			r->line = xrealloc(r->line, r->cap);
-		}
-		memcpy(r->line + r->len, data, n);
-		r->len += n;
-		if (nl == NULL)
-			break;
-		int rc = ndjson_line(r);
-		if (rc != 0)
-			return rc;
-		data = nl + 1;
-		len -= n + 1;
-	}
-	return 0;
-}
-
-int
-ndjson_finish(struct hearth_ndjson *r)
-{
-	if (r->failed)
-		return r->failed;
-	return r->len > 0 ? ndjson_line(r) : 0;
+	free(p->buf);
+	free(p);
 }

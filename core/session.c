@@ -12,6 +12,7 @@
 
 static struct store *session_st;
 static struct session *session_list;
+static json_t *session_pending;        /* updates emitted in the open transaction */
 static char *session_db_path;          /* for checkpoints, on a pool thread */
 static uv_loop_t *session_loop;
 static uv_timer_t session_checkpoint_timer;
@@ -22,6 +23,8 @@ void
 session_set_store(struct store *st, const char *path, uv_loop_t *loop)
 {
 	session_st = st;
+	if (session_pending == NULL)
+		session_pending = json_array();
 	free(session_db_path);
 	session_db_path = path != NULL ? xstrdup(path) : NULL;
 	session_loop = loop;
@@ -229,6 +232,13 @@ session_send_update(struct hearth_conn *c, const char *session_id, int64_t seq,
 	json_decref(n);
 }
 
+static void
+session_broadcast(struct session *s, int64_t seq, const json_t *update)
+{
+	for (struct session_follower *f = s->followers; f != NULL; f = f->next)
+		session_send_update(f->conn, s->id, seq, update);
+}
+
 int64_t
 session_emit(struct session *s, const json_t *update)
 {
@@ -240,9 +250,54 @@ session_emit(struct session *s, const json_t *update)
 		return seq;
 	}
 	session_dirty();
-	for (struct session_follower *f = s->followers; f != NULL; f = f->next)
-		session_send_update(f->conn, s->id, seq, update);
+	if (store_in_transaction(session_st)) {
+		/* Said only once committed: session_commit() sends it. */
+		json_array_append_new(session_pending, json_pack("{s:s,s:I,s:O}", "id", s->id,
+								 "seq", (json_int_t)seq,
+								 "update", update));
+		return seq;
+	}
+	session_broadcast(s, seq, update);
 	return seq;
+}
+
+int
+session_begin(void)
+{
+	int rc = store_begin(session_st);
+	if (rc != 0)
+		log_error("%s", store_errmsg(session_st));
+	return rc;
+}
+
+int
+session_commit(void)
+{
+	int rc = store_commit(session_st);
+	json_t *pending = session_pending;
+	session_pending = json_array();
+	if (rc != 0) {
+		log_error("%s; %zu update%s not sent", store_errmsg(session_st),
+			  json_array_size(pending), json_array_size(pending) == 1 ? "" : "s");
+	} else {
+		size_t i;
+		json_t *p;
+		json_array_foreach(pending, i, p) {
+			struct session *s = session_find(json_string_value(json_object_get(p, "id")));
+			if (s != NULL)
+				session_broadcast(s, json_integer_value(json_object_get(p, "seq")),
+						  json_object_get(p, "update"));
+		}
+	}
+	json_decref(pending);
+	return rc;
+}
+
+void
+session_rollback(void)
+{
+	store_rollback(session_st);
+	json_array_clear(session_pending);
 }
 
 struct session_replay_ctx {
@@ -318,6 +373,8 @@ session_close(void)
 	}
 	free(session_db_path);
 	session_db_path = NULL;
+	json_decref(session_pending);
+	session_pending = NULL;
 }
 
 void

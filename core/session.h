@@ -76,6 +76,15 @@ void session_conn_gone(struct hearth_conn *c);
  * logging (then nothing was sent: what is not stored is not said).
  */
 int64_t session_emit(struct session *s, const json_t *update);
+/*
+ * Group writes in one store transaction. Updates emitted inside it are sent only
+ * after session_commit() has committed them; if the commit fails, they are never
+ * sent (and the failure is logged). session_rollback() drops them.
+ */
+int session_begin(void);
+int session_commit(void);
+void session_rollback(void);
+
 /* Send one stored update to one connection (for replays). */
 void session_send_update(struct hearth_conn *c, const char *session_id, int64_t seq,
 			 const json_t *update);

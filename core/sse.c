@@ -1,6 +1,9 @@
-/* sse.c: a Server-Sent Events push parser (see sse.h). */
+/* sse.c: Server-Sent Events push parser (see sse.h). */
 #include "config.h"
 
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,51 +13,340 @@
 #include "sse.h"
 #include "xmalloc.h"
 
+/* A growable byte buffer; always room for a NUL after len once allocated. */
 struct sse_buf {
 	char *p;
 	size_t len, cap;
 };
 
 struct hearth_sse {
-	size_t max_event;
+	size_t max;                /* per-event limit */
 	sse_event_fn on_event;
 	void *arg;
-	struct sse_buf line;     /* the line being read */
-	struct sse_buf data;     /* the event's data so far */
-	char *event;             /* owned, or NULL for "message" */
-	char *id;                /* owned: the last event id */
-	size_t event_bytes;      /* bytes of the event's lines so far, for the limit */
-	uint64_t offset;         /* bytes fed so far */
-	int64_t retry_ms;
-	int after_cr;            /* the last byte was a CR: a following LF is no new line */
-	int started;             /* past the BOM check */
-	size_t bom_seen;         /* BOM bytes matched so far */
-	int failed;              /* the error code that stopped the parser, or 0 */
-	char error[160];
+
+	struct sse_buf line;       /* a line split across feeds */
+	struct sse_buf data;       /* the event's data lines, joined by "\n" */
+	struct sse_buf type;       /* the event's type; empty means "message" */
+	struct sse_buf id;         /* last event ID: outlives events, as in the spec */
+	size_t event_bytes;        /* field-line bytes of the event so far */
+	bool has_data;             /* a data line was seen (even an empty one) */
+	bool cr_pending;           /* last byte was CR: a following LF is the same line end */
+	unsigned bom;              /* BOM bytes matched so far; 3 once past the start */
+	uint64_t offset;           /* stream bytes consumed */
+	long retry;
+
+	int failed;                /* the sticky error code, 0 if fine */
+	bool finished;
+	bool in_cb, free_pending;  /* sse_free from inside on_event */
+	char err[160];
 };
 
+static const unsigned char sse_bom[3] = { 0xEF, 0xBB, 0xBF };
+
+/* Make room for `need` bytes plus a NUL. `need` never exceeds the event limit,
+ * so doubling capped at max + 1 keeps memory under the limit. */
 static void
-sse_buf_add(struct sse_buf *b, const char *s, size_t n)
+sse_buf_reserve(struct sse_buf *b, size_t need, size_t max)
 {
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
+	if (need + 1 <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need + 1)
+		cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+	if (cap > max + 1)
+		cap = max + 1;
+	if (cap < need + 1)
+		cap = need + 1;
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+static void
+sse_buf_append(struct sse_buf *b, const char *s, size_t n, size_t max)
+{
+	sse_buf_reserve(b, b->len + n, max);
+	if (n)
+		memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
+}
+
+static void
+sse_buf_set(struct sse_buf *b, const char *s, size_t n, size_t max)
+{
+	b->len = 0;
+	sse_buf_append(b, s, n, max);
+}
+
+static int
+sse_fail(struct hearth_sse *p, int code)
+{
+	p->failed = code;
+	return code;
 }
 
 struct hearth_sse *
 sse_new(size_t max_event, sse_event_fn on_event, void *arg)
 {
+	if (on_event == NULL)
+		return NULL;
 	struct hearth_sse *p = xcalloc(1, sizeof *p);
-	p->max_event = max_event > 0 ? max_event : SSE_DEFAULT_MAX_EVENT;
+	p->max = max_event ? max_event : SSE_DEFAULT_MAX_EVENT;
+	if (p->max > SIZE_MAX / 2)
+		p->max = SIZE_MAX / 2;   /* so max + 1 and the sums below cannot wrap */
 	p->on_event = on_event;
 	p->arg = arg;
-	p->id = xstrdup("");
-	p->retry_ms = -1;
+	p->retry = -1;
 	return p;
+}
+
+static int
+sse_dispatch(struct hearth_sse *p)
+{
+	p->event_bytes = 0;
+	if (!p->has_data) {
+		/* Spec: an empty data buffer dispatches nothing; the type resets. */
+		p->type.len = 0;
+		return 0;
+	}
+	/* Reset first (the buffers keep their bytes until the next line), so the
+	 * parser is consistent whatever the callback does. */
+	const char *type = p->type.len ? p->type.p : "message";
+	size_t len = p->data.len;
+	p->data.p[len] = '\0';
+	p->data.len = 0;
+	p->type.len = 0;
+	p->has_data = false;
+	/* Do not keep a big buffer around after one big event. */
+	if (p->line.cap > 65536) {
+		free(p->line.p);
+		p->line = (struct sse_buf){ 0 };
+	}
+	p->in_cb = true;
+	int rc = p->on_event(p->arg, type, p->data.p, len, p->id.len ? p->id.p : "");
+	p->in_cb = false;
+	if (p->data.cap > 65536) {
+		free(p->data.p);
+		p->data = (struct sse_buf){ 0 };
+	}
+	if (rc == 0 && p->free_pending)
+		rc = HEARTH_ECANCELED;
+	if (rc != 0) {
+		snprintf(p->err, sizeof p->err, "SSE: stopped by the event callback (%d) at byte %llu",
+			 rc, (unsigned long long)p->offset);
+		return sse_fail(p, rc);
+	}
+	return 0;
+}
+
+static bool
+sse_field_is(const char *f, size_t n, const char *name)
+{
+	return strlen(name) == n && memcmp(f, name, n) == 0;
+}
+
+/* One complete line, without its line end. */
+static int
+sse_line(struct hearth_sse *p, const char *s, size_t n)
+{
+	if (n == 0)
+		return sse_dispatch(p);
+	if (s[0] == ':')
+		return 0;   /* comment: a keep-alive, not part of any event */
+	p->event_bytes += n;
+
+	const char *colon = memchr(s, ':', n);
+	size_t flen = colon ? (size_t)(colon - s) : n;
+	const char *v = colon ? colon + 1 : s + n;
+	size_t vlen = (size_t)(s + n - v);
+	if (vlen > 0 && v[0] == ' ') {
+		v++;
+		vlen--;
+	}
+
+	if (sse_field_is(s, flen, "data")) {
+		if (p->has_data)
+			sse_buf_append(&p->data, "\n", 1, p->max);
+		sse_buf_append(&p->data, v, vlen, p->max);
+		p->has_data = true;
+	} else if (sse_field_is(s, flen, "event")) {
+		sse_buf_set(&p->type, v, vlen, p->max);
+	} else if (sse_field_is(s, flen, "id")) {
+		if (memchr(v, '\0', vlen) == NULL)
+			sse_buf_set(&p->id, v, vlen, p->max);
+	} else if (sse_field_is(s, flen, "retry")) {
+		long r = 0;
+		size_t i;
+		for (i = 0; i < vlen && v[i] >= '0' && v[i] <= '9'; i++) {
+			int d = v[i] - '0';
+			if (r > (LONG_MAX - d) / 10)
+				break;   /* too large: ignore the field */
+			r = r * 10 + d;
+		}
+		if (vlen > 0 && i == vlen)
+			p->retry = r;
+	}
+	return 0;
+}
+
+/* The next CR or LF in s[0..n), or n. `cr`/`lf` cache memchr results so a
+ * chunk with many LFs but no CR is scanned once, not once per line. */
+static size_t
+sse_scan(const char *s, size_t n, const char **cr, const char **lf)
+{
+	const char *end = s + n;
+	if (*cr != end && (*cr == NULL || *cr < s)) {
+		*cr = memchr(s, '\r', n);
+		if (*cr == NULL)
+			*cr = end;
+	}
+	if (*lf != end && (*lf == NULL || *lf < s)) {
+		*lf = memchr(s, '\n', n);
+		if (*lf == NULL)
+			*lf = end;
+	}
+	const char *e = *cr < *lf ? *cr : *lf;
+	return (size_t)(e - s);
+}
+
+/* Lines and line ends, BOM already handled. */
+static int
+sse_consume(struct hearth_sse *p, const char *d, size_t n)
+{
+	const char *cr = NULL, *lf = NULL;
+	size_t i = 0;
+	while (i < n) {
+		if (p->cr_pending) {
+			/* The LF of a CRLF, maybe split across feeds: no new line. */
+			p->cr_pending = false;
+			if (d[i] == '\n') {
+				i++;
+				p->offset++;
+				continue;
+			}
+		}
+		const char *s = d + i;
+		size_t rem = n - i;
+		size_t k = sse_scan(s, rem, &cr, &lf);
+		/* Invariant: event_bytes + line.len <= max. */
+		size_t room = p->max - p->event_bytes - p->line.len;
+		if (k > room) {
+			snprintf(p->err, sizeof p->err,
+				 "SSE: event larger than %zu bytes at byte %llu", p->max,
+				 (unsigned long long)(p->offset + room));
+			p->offset += room;
+			return sse_fail(p, HEARTH_ELIMIT);
+		}
+		if (k == rem) {
+			sse_buf_append(&p->line, s, k, p->max);
+			p->offset += k;
+			return 0;
+		}
+		const char *line = s;
+		size_t len = k;
+		if (p->line.len > 0) {
+			sse_buf_append(&p->line, s, k, p->max);
+			line = p->line.p;
+			len = p->line.len;
+		}
+		p->line.len = 0;
+		p->offset += k + 1;
+		i += k + 1;
+		p->cr_pending = s[k] == '\r';
+		int rc = sse_line(p, line, len);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The bytes matched as a BOM so far turn out to be ordinary input. */
+static int
+sse_bom_mismatch(struct hearth_sse *p)
+{
+	unsigned matched = p->bom;
+	p->bom = 3;
+	p->offset -= matched;   /* counted while matching; sse_consume counts them again */
+	return sse_consume(p, (const char *)sse_bom, matched);
+}
+
+int
+sse_feed(struct hearth_sse *p, const char *data, size_t len)
+{
+	if (p->in_cb)
+		return HEARTH_EBUSY;
+	if (p->failed)
+		return p->failed;
+	if (p->finished)
+		return HEARTH_EINVAL;
+	int rc = 0;
+	/* Skip a UTF-8 BOM at the very start, however it is split. */
+	while (p->bom < 3 && len > 0) {
+		if ((unsigned char)data[0] != sse_bom[p->bom]) {
+			rc = sse_bom_mismatch(p);
+			break;
+		}
+		p->bom++;
+		p->offset++;
+		data++;
+		len--;
+	}
+	if (rc == 0)
+		rc = sse_consume(p, data, len);
+	if (p->free_pending) {
+		p->free_pending = false;
+		sse_free(p);
+	}
+	return rc;
+}
+
+int
+sse_finish(struct hearth_sse *p)
+{
+	if (p->in_cb)
+		return HEARTH_EBUSY;
+	if (p->failed)
+		return p->failed;
+	if (p->finished)
+		return 0;
+	if (p->bom < 3) {
+		/* A stream that is only a BOM prefix: those bytes are a partial line. */
+		int rc = sse_bom_mismatch(p);
+		if (rc != 0)
+			return rc;
+	}
+	p->finished = true;
+	if (p->line.len > 0 || p->event_bytes > 0) {
+		snprintf(p->err, sizeof p->err,
+			 "SSE: stream ended inside an event at byte %llu",
+			 (unsigned long long)p->offset);
+		return sse_fail(p, HEARTH_EPROTO);
+	}
+	return 0;
+}
+
+const char *
+sse_error(struct hearth_sse *p)
+{
+	return p->failed ? p->err : "";
+}
+
+long
+sse_retry(const struct hearth_sse *p)
+{
+	return p->retry;
+}
+
+const char *
+sse_last_id(const struct hearth_sse *p)
+{
+	return p->id.len ? p->id.p : "";
+}
+
+size_t
+sse_buffered(const struct hearth_sse *p)
+{
+	return p->line.cap + p->data.cap + p->type.cap + p->id.cap;
 }
 
 void
@@ -62,179 +354,13 @@ sse_free(struct hearth_sse *p)
 {
 	if (p == NULL)
 		return;
+	if (p->in_cb) {
+		p->free_pending = true;   /* sse_feed frees it once it unwinds */
+		return;
+	}
 	free(p->line.p);
 	free(p->data.p);
-	free(p->event);
-	free(p->id);
+	free(p->type.p);
+	free(p->id.p);
 	free(p);
-}
-
-const char *
-sse_error(const struct hearth_sse *p)
-{
-	return p->error;
-}
-
-int64_t
-sse_retry_ms(const struct hearth_sse *p)
-{
-	return p->retry_ms;
-}
-
-static void
-sse_reset_event(struct hearth_sse *p)
-{
-	p->data.len = 0;
-	free(p->event);
-	p->event = NULL;
-	p->event_bytes = 0;
-}
-
-static int
-sse_dispatch(struct hearth_sse *p)
-{
-	if (p->data.len == 0) {
-		sse_reset_event(p);
-		return 0;
-	}
-	/* The last data line's "\n" is not part of the data. */
-	p->data.len--;
-	p->data.p[p->data.len] = '\0';
-	int rc = p->on_event(p->arg, p->event != NULL ? p->event : "message", p->data.p,
-			     p->data.len, p->id);
-	sse_reset_event(p);
-	if (rc != 0) {
-		p->failed = rc;
-		snprintf(p->error, sizeof p->error, "stopped by the event handler at byte %llu",
-			 (unsigned long long)p->offset);
-	}
-	return rc;
-}
-
-/* One complete line (without its end). */
-static int
-sse_line(struct hearth_sse *p, const char *line, size_t len)
-{
-	if (len == 0)
-		return sse_dispatch(p);
-	if (line[0] == ':')
-		return 0;
-	const char *colon = memchr(line, ':', len);
-	size_t name_len = colon != NULL ? (size_t)(colon - line) : len;
-	const char *value = colon != NULL ? colon + 1 : line + len;
-	size_t value_len = (size_t)(line + len - value);
-	if (value_len > 0 && value[0] == ' ') {
-		value++;
-		value_len--;
-	}
-	if (name_len == 4 && memcmp(line, "data", 4) == 0) {
-		sse_buf_add(&p->data, value, value_len);
-		sse_buf_add(&p->data, "\n", 1);
-	} else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
-		free(p->event);
-		p->event = xstrndup(value, value_len);
-	} else if (name_len == 2 && memcmp(line, "id", 2) == 0) {
-		if (memchr(value, '\0', value_len) == NULL) {
-			free(p->id);
-			p->id = xstrndup(value, value_len);
-		}
-	} else if (name_len == 5 && memcmp(line, "retry", 5) == 0) {
-		int64_t v = 0;
-		size_t i;
-		for (i = 0; i < value_len && value[i] >= '0' && value[i] <= '9' &&
-			    v < INT64_MAX / 10 - 10; i++)
-			v = v * 10 + (value[i] - '0');
-		if (i == value_len && value_len > 0)
-			p->retry_ms = v;
-	}
-	return 0;
-}
-
-/* Skip a UTF-8 BOM at the very start; returns how many bytes of data it consumed. */
-static size_t
-sse_skip_bom(struct hearth_sse *p, const char *data, size_t len, int *rc)
-{
-	static const char bom[] = "\xef\xbb\xbf";
-	size_t i = 0;
-	*rc = 0;
-	while (!p->started && i < len) {
-		if (data[i] == bom[p->bom_seen]) {
-			i++;
-			if (++p->bom_seen == 3)
-				p->started = 1;
-			continue;
-		}
-		/* Not a BOM after all: what was held back is ordinary input. */
-		p->started = 1;
-		size_t held = p->bom_seen;
-		p->bom_seen = 0;
-		p->offset -= held;
-		*rc = sse_feed(p, bom, held);
-	}
-	p->offset += i;
-	return i;
-}
-
-int
-sse_feed(struct hearth_sse *p, const char *data, size_t len)
-{
-	if (p->failed)
-		return p->failed;
-	size_t i = 0;
-	if (!p->started) {
-		int rc;
-		i = sse_skip_bom(p, data, len, &rc);
-		if (rc != 0)
-			return rc;
-	}
-	while (i < len) {
-		char c = data[i];
-		if (c == '\n' && p->after_cr) {
-			p->after_cr = 0;
-			i++;
-			p->offset++;
-			continue;
-		}
-		p->after_cr = 0;
-		if (c == '\r' || c == '\n') {
-			p->after_cr = c == '\r';
-			i++;
-			p->offset++;
-			int rc = sse_line(p, p->line.p != NULL ? p->line.p : "", p->line.len);
-			p->line.len = 0;
-			if (rc != 0)
-				return rc;
-			continue;
-		}
-		size_t j = i;
-		while (j < len && data[j] != '\r' && data[j] != '\n')
-			j++;
-		size_t n = j - i;
-		if (p->event_bytes + n > p->max_event) {
-			p->failed = HEARTH_ELIMIT;
-			snprintf(p->error, sizeof p->error, "event larger than the limit of %zu bytes "
-				 "at byte %llu of the stream", p->max_event,
-				 (unsigned long long)(p->offset + (p->max_event - p->event_bytes) + 1));
-			return p->failed;
-		}
-		sse_buf_add(&p->line, data + i, n);
-		p->event_bytes += n;
-		p->offset += n;
-		i = j;
-	}
-	return 0;
-}
-
-int
-sse_finish(struct hearth_sse *p)
-{
-	if (p->failed)
-		return p->failed;
-	if (p->line.len > 0 || p->data.len > 0 || p->event != NULL) {
-		p->failed = HEARTH_EPROTO;
-		snprintf(p->error, sizeof p->error, "stream ended inside an event at byte %llu",
-			 (unsigned long long)p->offset);
-		return p->failed;
-	}
-	return 0;
 }

@@ -335,13 +335,54 @@ test_unavailable_services(void **state)
 	struct fixture *f = *state;
 	const struct hearth_host *h = f->host;
 	int err = 0;
+	/* proc_spawn is there (tests/test_proc.c); options without argv are refused. */
 	struct hearth_proc_options opt = { .struct_size = sizeof opt, .file = "true" };
 	assert_null(h->proc_spawn(h, &opt, &err));
-	assert_int_equal(err, HEARTH_ENOTSUP);
+	assert_int_equal(err, HEARTH_EINVAL);
 	char *v = NULL;
 	size_t len = 0;
 	assert_int_equal(h->kv_get(h, "k", &v, &len), HEARTH_ENOTSUP);  /* no store in this test */
 	assert_null(v);
+}
+
+static int
+stream_event_cb(void *arg, const char *event, const char *data, size_t len, const char *id)
+{
+	*(int *)arg += (int)len;
+	return strcmp(event, "ping") == 0 ? 0 : 5;
+}
+
+static int
+stream_line_cb(void *arg, json_t *value, size_t line_no)
+{
+	*(int *)arg += (int)json_integer_value(value);
+	return 0;
+}
+
+/* The stream parsers reach modules through the table (tested in full by
+ * test_sse and test_ndjson). */
+static void
+test_stream_parsers(void **state)
+{
+	struct fixture *f = *state;
+	const struct hearth_host *h = f->host;
+	assert_true(HEARTH_HOST_HAS(h, sse_free));
+	assert_true(HEARTH_HOST_HAS(h, ndjson_free));
+	int got = 0;
+	struct hearth_sse *s = h->sse_new(h, 64, stream_event_cb, &got);
+	assert_int_equal(h->sse_feed(s, "event: ping\ndata: abc\n\ndata: x\n\n", 32), 5);
+	assert_int_equal(got, 4);
+	assert_string_equal(h->sse_error(s), "SSE: stopped by the event callback (5) at byte 32");
+	assert_int_equal(h->sse_finish(s), 5);
+	h->sse_free(s);
+
+	got = 0;
+	struct hearth_ndjson *n = h->ndjson_new(h, 8, stream_line_cb, &got);
+	assert_int_equal(h->ndjson_feed(n, "1\n2\r\n3", 6), 0);
+	assert_int_equal(h->ndjson_finish(n), 0);
+	assert_int_equal(got, 6);
+	assert_string_equal(h->ndjson_error(n), "");
+	h->ndjson_free(n);
 }
 
 static void
@@ -377,6 +418,7 @@ main(void)
 		T(test_work_after_dead),
 		T(test_config_getters),
 		T(test_unavailable_services),
+		T(test_stream_parsers),
 		cmocka_unit_test(test_strerror),
 #undef T
 	};
