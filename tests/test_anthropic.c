@@ -896,6 +896,8 @@ test_idle_timeout(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "timeout_ms = 300\n"), 0);
+	/* in one write, so only the hang can be idle */
+	fake_anthropic_set_chunking(f->fa, 0, 0);
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"slow\"},"
 	     "{\"type\":\"hang\"}]");
 	struct rec *r = start(f, NULL);
@@ -916,7 +918,8 @@ test_cancel_mid_stream(void **state)
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"Hel\"},"
 	     "{\"type\":\"hang\"}]");
 	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->log != NULL && strstr(r->log, "T:Hel\n") != NULL);
+	/* Everything before the hang is in once the text block has closed. */
+	RUN_UNTIL(f, r->log != NULL && strstr(r->log, "T:Hel\nE:-\n") != NULL);
 	prov(f)->cancel(f->mod->state, r->call);
 	/* The request is gone: the server sees the connection close... */
 	RUN_UNTIL(f, fakehttp_open_connections(fake_anthropic_http(f->fa)) == 0);
