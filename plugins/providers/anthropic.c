@@ -320,7 +320,8 @@ anthropic_errtype(const char *vendor, const char *message, int *retryable)
 	return HEARTH_PERR_SERVER;
 }
 
-/* A printable excerpt of a body that is not an Anthropic error: its start, one line. */
+/* A printable excerpt of a body that is not an Anthropic error: its start, on one
+ * line. malloc'd. */
 static char *
 anthropic_excerpt(const struct anthropic_buf *b)
 {
@@ -341,7 +342,8 @@ anthropic_excerpt(const struct anthropic_buf *b)
 	return s;
 }
 
-/* A complete response with a status other than 200, as an error. */
+/* A complete response with a status other than 200, as an error in e (whose old
+ * strings are freed; free the new ones with anthropic_err_free). */
 static void
 anthropic_http_error(const struct anthropic_reply *r, struct anthropic_err *e)
 {
@@ -413,7 +415,8 @@ anthropic_transfer_error(int error, const char *what, struct anthropic_err *e)
 }
 
 
-/* The request headers, as host->http_start wants them. */
+/* The request headers, as host->http_start wants them. The lines it allocates are
+ * its own: release them with anthropic_headers_free (the key is wiped first). */
 struct anthropic_headers {
 	const char *lines[5];  /* "Name: value", NULL-terminated */
 	char *key_line;        /* owned; wiped before it is freed */
@@ -1785,7 +1788,8 @@ anthropic_free(struct anthropic *a)
 	free(a);
 }
 
-/* The key from the environment, blanks trimmed; NULL when unset, empty or unusable. */
+/* The key from the environment, blanks trimmed, malloc'd; NULL when unset, empty or
+ * unusable. */
 static char *
 anthropic_env_key(const struct hearth_host *host)
 {
