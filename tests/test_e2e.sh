@@ -1,0 +1,113 @@
+#!/bin/sh
+# test_e2e.sh: everything real but the vendor. The real hearth client starts the
+# real hearthd (socket frontend, anthropic provider, good_tool test module) on a
+# temporary socket and state directory; the fake Anthropic API answers over HTTP
+# on loopback, its streams cut into random pieces down to one byte. A multi-step
+# turn runs tool calls; the requests the fake got, the client's output, the store
+# and the absence of the API key in it are checked.
+set -u
+builddir=${HEARTH_TEST_BUILDDIR:?run me from make check}
+[ -x "$builddir/hearth" ] || { echo "SKIP: no hearth client built"; exit 77; }
+hearth="$builddir/hearth"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hearth-e2e-XXXXXX")
+export XDG_CONFIG_HOME="$tmp/config" XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/run"
+export HEARTH_DAEMON="$builddir/hearthd"
+key="sk-ant-test-secret-7f3a9c"
+conf="$tmp/plugins.conf"
+fake_pid=
+cleanup() {
+	"$hearth" --config "$conf" --no-start stop >/dev/null 2>&1
+	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+n=0
+failed=0
+check() { desc=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $desc"; else failed=$((failed + 1)); echo "not ok $n - $desc"; fi; }
+has() { grep -qF -- "$2" "$1" || { echo "# $1 lacks: $2"; sed 's/^/#   /' "$1" | head -40; return 1; }; }
+lacks() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
+
+mkdir -p "$tmp/project"
+cat >"$tmp/script.json" <<JSON
+{"api_key": "$key", "replies": [
+ [{"type": "message_start"},
+  {"type": "text", "text": ["I will ", "ask the tool."]},
+  {"type": "tool_use", "id": "toolu_01", "name": "echo", "input": {"text": "first answer"}},
+  {"type": "stop", "stop_reason": "tool_use"}],
+ [{"type": "message_start"},
+  {"type": "thinking", "thinking": ["Once ", "more."], "signature": "sig-abc"},
+  {"type": "tool_use", "id": "toolu_02", "name": "echo", "input": {"text": "second answer"}},
+  {"type": "stop", "stop_reason": "tool_use"}],
+ [{"type": "message_start"},
+  {"type": "ping"},
+  {"type": "text", "text": ["All ", "done", "."]},
+  {"type": "stop", "stop_reason": "end_turn"}],
+ [{"type": "message_start"}, {"type": "text", "text": "Second prompt answered."},
+  {"type": "stop", "stop_reason": "end_turn"}],
+ [{"type": "http_error", "status": 401, "error_type": "authentication_error",
+   "message": "invalid x-api-key"}]
+]}
+JSON
+"$builddir/tests/fake-anthropic" -w 5 -s 42 "$tmp/script.json" "$tmp/port" "$tmp/requests.jsonl" &
+fake_pid=$!
+i=0
+while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+port=$(cat "$tmp/port")
+export ANTHROPIC_BASE_URL="http://127.0.0.1:$port" ANTHROPIC_API_KEY="$key"
+cat >"$conf" <<CONF
+module_dir $builddir/tests/modules
+module_dir $builddir/plugins
+load frontend socket
+load provider anthropic
+load tool good_tool
+[provider anthropic]
+model = claude-test-1
+CONF
+
+# --- a multi-step turn, as JSON lines
+"$hearth" --config "$conf" run --format json --cwd "$tmp/project" "use the tool twice" \
+	>"$tmp/run1.out" 2>"$tmp/run1.err"
+check "hearth run exits 0" test $? -eq 0
+check "the last line is the stop reason" test "$(tail -n 1 "$tmp/run1.out")" = '{"stopReason":"end_turn"}'
+text=$(grep '"agent_message_chunk"' "$tmp/run1.out" | sed 's/.*"text":"\([^"]*\)".*/\1/' | tr -d '\n')
+check "the answer streamed in order" test "$text" = "I will ask the tool.All done."
+check "the thought streamed" has "$tmp/run1.out" '"agent_thought_chunk"'
+check "tool call 1 completed with its output" has "$tmp/run1.out" \
+	'"toolCallId":"toolu_01","status":"completed","content":[{"type":"content","content":{"type":"text","text":"first answer"}}]'
+check "tool call 2 completed" has "$tmp/run1.out" '"toolCallId":"toolu_02","status":"completed"'
+check "updates carry sequence numbers" has "$tmp/run1.out" '"_meta":{"hearth":{"seq":1}}'
+check "the fake got three requests" test "$(wc -l <"$tmp/requests.jsonl")" -eq 3
+req2=$(sed -n 2p "$tmp/requests.jsonl")
+echo "$req2" >"$tmp/req2"
+check "request 2 answers the tool call" has "$tmp/req2" \
+	'\"type\":\"tool_result\",\"tool_use_id\":\"toolu_01\",\"content\":\"first answer\"'
+check "requests name the configured model" has "$tmp/req2" '\"model\":\"claude-test-1\"'
+sed -n 3p "$tmp/requests.jsonl" >"$tmp/req3"
+check "the thinking block goes back with its signature" has "$tmp/req3" '\"signature\":\"sig-abc\"'
+check "the key reached the API (masked in the log)" lacks "$tmp/requests.jsonl" "$key"
+
+# --- a second prompt continues the session, as text
+"$hearth" --config "$conf" run --continue --cwd "$tmp/project" "and again" >"$tmp/run2.out" 2>"$tmp/run2.err"
+check "the second run exits 0" test $? -eq 0
+check "its answer is printed" has "$tmp/run2.out" "Second prompt answered."
+sed -n 4p "$tmp/requests.jsonl" >"$tmp/req4"
+check "--continue sent the whole history" has "$tmp/req4" 'use the tool twice'
+
+"$hearth" --config "$conf" sessions --json >"$tmp/sessions.out" 2>&1
+check "sessions lists one session" test "$(grep -o '"sessionId"' "$tmp/sessions.out" | wc -l)" -eq 1
+
+# --- a vendor error reaches the user with what to do, and a non-zero status
+"$hearth" --config "$conf" run --continue --cwd "$tmp/project" "fail now" >"$tmp/run3.out" 2>"$tmp/run3.err"
+check "an auth error fails the run" test $? -ne 0
+check "the error names provider, status and remedy" has "$tmp/run3.err" \
+	"anthropic: authentication failed (HTTP 401): invalid x-api-key (check the provider's API key)"
+
+# --- the key is in no file the daemon wrote
+check "the API key is not in the store" sh -c "! grep -rqa -- '$key' '$tmp/state'"
+
+"$hearth" --config "$conf" stop >"$tmp/stop.out" 2>&1
+check "hearth stop exits 0" test $? -eq 0
+echo "1..$n"
+echo "$((n - failed)) passed, $failed failed"
+[ $failed -eq 0 ]
