@@ -62,13 +62,14 @@ cmd_attach_main(const struct hearth_opts *o, int argc, char **argv)
 					   "mcpServers"), &result, &error);
 	int exit_status = HEARTH_EXIT_ERROR;
 	if (rc == 0 && error != NULL) {
+		render_finish(&f.render);
 		hearth_error("%s", json_string_value(json_object_get(error, "message")));
 		json_decref(error);
 		goto out;
 	}
 	json_decref(result);
 	if (rc == 0 && isatty(STDERR_FILENO)) {
-		render_finish(&f.render);
+		render_break(&f.render);
 		hearth_error("following %s live; interrupt to stop", id);
 	}
 	while (rc == 0)

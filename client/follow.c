@@ -70,7 +70,7 @@ follow_send_cancel(struct follow *f, struct client_rpc *c)
 	if (f->cancel_sent)
 		return;
 	f->cancel_sent = 1;
-	render_finish(&f->render);
+	render_break(&f->render);
 	hearth_error("cancelling the turn (interrupt again to quit)");
 	client_rpc_notify(c, "session/cancel", json_pack("{s:s}", "sessionId", f->session_id));
 }
@@ -83,15 +83,19 @@ follow_permission(struct follow *f, struct client_rpc *c, const struct rpc_msg *
 	if (f->cancel_sent) {
 		/* ACP: a cancelled turn's questions are answered "cancelled". */
 	} else if (f->permission == FOLLOW_PERMISSION_ASK) {
-		render_finish(&f->render);
+		render_break(&f->render);
 		option = permission_ask(msg->params, title);
-		if (option == NULL && f->cancel_on_interrupt)
+		/* Interrupted: run cancels its turn; attach just leaves, and lets other
+		 * clients answer. */
+		if (option == NULL && !f->cancel_on_interrupt)
+			return;
+		if (option == NULL)
 			follow_send_cancel(f, c);
 	} else if (f->permission == FOLLOW_PERMISSION_REJECT) {
 		option = permission_option(msg->params, "reject_once");
 		if (option == NULL)
 			option = permission_option(msg->params, "reject_always");
-		render_finish(&f->render);
+		render_break(&f->render);
 		hearth_error("refused permission for %s: stdin is not a terminal, so nobody "
 			     "can be asked", title);
 	}
@@ -113,7 +117,7 @@ follow_msg_cb(void *arg, struct client_rpc *c, const struct rpc_msg *msg)
 	if (msg->kind == RPC_REQUEST && strcmp(msg->method, "session/request_permission") == 0) {
 		if (f->permission == FOLLOW_PERMISSION_LEAVE) {
 			if (!f->left_noted) {
-				render_finish(&f->render);
+				render_break(&f->render);
 				hearth_error("%s asks for permission: answer it from another client",
 					     follow_tool_title(f, msg->params));
 			}

@@ -170,8 +170,12 @@ main(int argc, char **argv)
 	o.socket_path = connect_socket_path(socket_arg);
 	char **sub_argv = argv + optind;
 	int sub_argc = argc - optind;
+	/* getopt names argv[0] in its complaints: "hearth run: invalid option". */
+	char *name = xasprintf("hearth %s", cmd->name);
+	sub_argv[0] = name;
 	optind = 0; /* glibc: start the command's option parsing afresh */
 	int status = cmd->main(&o, sub_argc, sub_argv);
+	free(name);
 	free(o.socket_path);
 	return status;
 }

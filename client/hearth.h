@@ -45,7 +45,7 @@ struct client_rpc *hearth_connect(const struct hearth_opts *o, int may_start, js
  */
 int hearth_call(struct client_rpc *c, const char *method, json_t *params, json_t **result);
 
-/* The commands: argv[0] is the command's name; each returns the exit status. */
+/* The commands: argv[0] is "hearth NAME"; each returns the exit status. */
 int cmd_run_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_sessions_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_attach_main(const struct hearth_opts *o, int argc, char **argv);

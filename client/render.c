@@ -73,6 +73,18 @@ render_err_eol(struct render *r)
 	}
 }
 
+void
+render_break(struct render *r)
+{
+	if (r->format != RENDER_TEXT)
+		return;
+	render_err_eol(r);
+	if (r->out_tty && r->err_tty)
+		render_out_eol(r);
+	fflush(r->err);
+	r->last = RENDER_NONE;
+}
+
 /* A whole line for stderr: keep it apart from text on the same screen. */
 static void
 render_err_line(struct render *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -80,9 +92,7 @@ render_err_line(struct render *r, const char *fmt, ...) __attribute__((format(pr
 static void
 render_err_line(struct render *r, const char *fmt, ...)
 {
-	render_err_eol(r);
-	if (r->out_tty && r->err_tty)
-		render_out_eol(r);
+	render_break(r);
 	va_list ap;
 	va_start(ap, fmt);
 	vfprintf(r->err, fmt, ap);

@@ -50,7 +50,13 @@ void render_init(struct render *r, enum render_format format, int show_user, FIL
 void render_update(struct render *r, const json_t *params);
 /* The turn ended: JSON prints {"stopReason": reason}; text ends the stdout line. */
 void render_stop(struct render *r, const char *stop_reason);
-/* End the current stdout line if one is open (text). */
+/*
+ * About to write a line of our own on stderr (text): end an open thought line,
+ * and the stdout line too when both are terminals (the same screen). Piped
+ * output is left untouched.
+ */
+void render_break(struct render *r);
+/* End the current stdout line if one is open (text): the output is over. */
 void render_finish(struct render *r);
 /* Free what r holds. */
 void render_clear(struct render *r);

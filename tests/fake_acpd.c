@@ -14,7 +14,9 @@
  *                              end_turn). --hang: after the tool call, wait for
  *                              session/cancel and answer "cancelled" (never, with
  *                              --ignore-cancel). --prompt-error
- *                              MSG: answer -32602 MSG instead.
+ *                              MSG: answer -32602 MSG instead. --resync: drop the
+ *                              tool_call, send _hearth/resync, serve the client's
+ *                              session/resume (replaying 2 updates more than asked).
  *   session/load, session/resume   replay the session's updates (all, or after
  *                              _meta.hearth.lastSeq); --live TEXT then sends one more
  *                              agent_message_chunk; --close-after-load hangs up.
@@ -58,6 +60,7 @@ struct fake_opts {
 	int permission;
 	int hang;
 	int ignore_cancel;
+	int resync;
 	int close_after_load;
 };
 
@@ -160,17 +163,44 @@ fake_fill_session(json_t *s)
 							json_object_get(s, "history"))));
 }
 
-/* Append an update to the session's history and send it. */
-static void
-fake_update(struct fake_conn *c, json_t *s, json_t *update /* stolen */)
+/* Append an update to the session's history; returns its params (borrowed). */
+static json_t *
+fake_record(json_t *s, json_t *update /* stolen */)
 {
 	json_int_t seq = json_integer_value(json_object_get(s, "lastSeq")) + 1;
 	json_object_set_new(s, "lastSeq", json_integer(seq));
 	json_t *params = json_pack("{s:O, s:o, s:{s:{s:I}}}", "sessionId",
 				   json_object_get(s, "sessionId"), "update", update, "_meta",
 				   "hearth", "seq", seq);
-	json_array_append(json_object_get(s, "history"), params);
-	fake_send(c, rpc_notification("session/update", params));
+	json_array_append_new(json_object_get(s, "history"), params);
+	return params;
+}
+
+/* Append an update to the session's history and send it. */
+static void
+fake_update(struct fake_conn *c, json_t *s, json_t *update /* stolen */)
+{
+	json_t *params = fake_record(s, update);
+	fake_send(c, rpc_notification("session/update", json_incref(params)));
+}
+
+static int fake_request(struct fake_conn *c, const struct rpc_msg *msg);
+
+/* Read until a request comes, and serve it. */
+static void
+fake_serve_one(struct fake_conn *c)
+{
+	struct rpc_msg msg;
+	while (fake_read(c, &msg) == 0) {
+		int done = msg.kind == RPC_REQUEST;
+		fake_log(msg.kind == RPC_RESPONSE ? "response" : msg.method,
+			 msg.kind == RPC_RESPONSE ? msg.result : msg.params);
+		if (done)
+			fake_request(c, &msg);
+		rpc_msg_clear(&msg);
+		if (done)
+			return;
+	}
 }
 
 static json_t *
@@ -222,9 +252,18 @@ fake_prompt(struct fake_conn *c, const struct rpc_msg *msg, json_t *s)
 	fake_update(c, s, fake_chunk("user_message_chunk", text != NULL ? text : ""));
 	fake_update(c, s, fake_chunk("agent_thought_chunk", "Let me look."));
 	fake_update(c, s, fake_chunk("agent_message_chunk", "Hello, "));
-	fake_update(c, s, json_pack("{s:s, s:s, s:s, s:s, s:s}", "sessionUpdate", "tool_call",
-				    "toolCallId", "call-1", "title", "Read README", "kind", "read",
-				    "status", "pending"));
+	json_t *tool = json_pack("{s:s, s:s, s:s, s:s, s:s}", "sessionUpdate", "tool_call",
+				 "toolCallId", "call-1", "title", "Read README", "kind", "read",
+				 "status", "pending");
+	if (fake_opts.resync) {
+		/* As if the client lagged: the update is dropped, the client told. */
+		fake_record(s, tool);
+		fake_send(c, rpc_notification("_hearth/resync", json_pack(
+			"{s:s, s:i}", "reason", "send queue overflow", "dropped", 1)));
+		fake_serve_one(c);
+	} else {
+		fake_update(c, s, tool);
+	}
 	const char *tool_status = "completed";
 	if (fake_opts.permission) {
 		json_t *params = json_pack(
@@ -354,6 +393,9 @@ fake_request(struct fake_conn *c, const struct rpc_msg *msg)
 				json_object_get(msg->params, "_meta"), "hearth"), "lastSeq");
 			after = last != NULL ? json_integer_value(last)
 					     : json_integer_value(json_object_get(s, "lastSeq"));
+			/* --resync replays two updates too many: the client must skip them. */
+			if (fake_opts.resync)
+				after = after > 2 ? after - 2 : 0;
 		}
 		fake_replay(c, s, after);
 		fake_send(c, rpc_result(msg->id, json_pack("{s:{s:{s:O}}}", "_meta", "hearth",
@@ -457,6 +499,7 @@ main(int argc, char **argv)
 		{ "hang", no_argument, NULL, 'H' },
 		{ "close-after-load", no_argument, NULL, 'c' },
 		{ "ignore-cancel", no_argument, NULL, 'I' },
+		{ "resync", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -475,6 +518,7 @@ main(int argc, char **argv)
 		case 'H': fake_opts.hang = 1; break;
 		case 'c': fake_opts.close_after_load = 1; break;
 		case 'I': fake_opts.ignore_cancel = 1; break;
+		case 'R': fake_opts.resync = 1; break;
 		default:
 			fprintf(stderr, "usage: fake_acpd --socket PATH [options] (see the source)\n");
 			return 2;

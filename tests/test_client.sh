@@ -254,12 +254,25 @@ run run --cwd "$tmp/empty" hi
 check "an error answer to the prompt exits 1" status_is $st 1
 check "the error is printed as hearth: MESSAGE" same "$tmp/err" "hearth: session new-1 is busy\n"
 
+# The daemon dropped an update: the client resumes from the last one it saw.
+fake_start --resync
+run run --cwd "$tmp/empty" hi
+check "after a resync the turn still ends" status_is $st 0
+check "after a resync the client resumed from its last update" has "$log" \
+	"session/resume {\"sessionId\":\"new-1\",\"cwd\":\"$tmp/empty\",\"mcpServers\":[],\"_meta\":{\"hearth\":{\"lastSeq\":3}}}"
+check "after a resync nothing is shown twice" same "$tmp/out" "Hello, world.\n"
+check "after a resync the dropped update is shown" same "$tmp/err" "• Read README\n• Read README: completed\n"
+run run --cwd "$tmp/empty" --format json hi
+check "after a resync each JSON update is printed once, in order" \
+	test "$(grep -o '"seq":[0-9]*' "$tmp/out" | tr '\n' ' ')" = '"seq":1 "seq":2 "seq":3 "seq":4 "seq":5 "seq":6 '
+
 # Permission requests.
 fake_start --permission
 run run --cwd "$tmp/empty" hi
 check "a refused permission still ends the turn" status_is $st 0
 check "without a terminal, permission is refused once" has "$log" \
 	'response {"outcome":{"outcome":"selected","optionId":"reject"}}'
+check "the refusal leaves stdout alone" same "$tmp/out" "Hello, world.\n"
 check "and the refusal is explained" same "$tmp/err" \
 "• Read README
 hearth: refused permission for Read README: stdin is not a terminal, so nobody can be asked

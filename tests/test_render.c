@@ -135,6 +135,39 @@ test_terminal(void **state)
 	capture_free(c);
 }
 
+/* A line of the client's own on stderr breaks the stdout line only on one screen. */
+static void
+test_break(void **state)
+{
+	(void)state;
+	struct capture *c = capture_new(RENDER_TEXT, 0);
+	feed(c, CHUNK("agent_message_chunk", "Hello, "));
+	render_break(&c->r);
+	feed(c, CHUNK("agent_message_chunk", "world."));
+	render_stop(&c->r, "end_turn");
+	expect(c, "Hello, world.\n", "");
+	capture_free(c);
+
+	c = capture_new(RENDER_TEXT, 0);
+	c->r.out_tty = c->r.err_tty = 1;
+	feed(c, CHUNK("agent_thought_chunk", "hmm"));
+	render_break(&c->r);
+	feed(c, CHUNK("agent_message_chunk", "Hello, "));
+	render_break(&c->r);
+	render_break(&c->r);
+	feed(c, CHUNK("agent_message_chunk", "world."));
+	render_stop(&c->r, "end_turn");
+	expect(c, "Hello, \nworld.\n", "\033[2mhmm\033[0m\n");
+	capture_free(c);
+
+	c = capture_new(RENDER_JSON, 0);
+	c->r.out_tty = c->r.err_tty = 1;
+	feed(c, "{}");
+	render_break(&c->r);
+	expect(c, "{}\n", "");
+	capture_free(c);
+}
+
 static void
 test_attach_shows_user_quoted(void **state)
 {
@@ -263,6 +296,7 @@ main(void)
 		cmocka_unit_test(test_text_ending_with_newline_gets_no_other),
 		cmocka_unit_test(test_nothing_said_prints_nothing),
 		cmocka_unit_test(test_terminal),
+		cmocka_unit_test(test_break),
 		cmocka_unit_test(test_attach_shows_user_quoted),
 		cmocka_unit_test(test_json_lines),
 		cmocka_unit_test(test_plan_and_content_kinds),
