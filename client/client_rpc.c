@@ -186,6 +186,7 @@ client_rpc_wait(struct client_rpc *c)
 		}
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		int n = sigint_poll(&pfd, 1, left);
+		int err = errno; /* on_signal may change it */
 		/* Interrupts that came now, or while another wait ran (a permission
 		 * question), whether or not the poll saw EINTR. */
 		if (sigint_count() != c->sigints) {
@@ -199,8 +200,8 @@ client_rpc_wait(struct client_rpc *c)
 			return client_rpc_fail(c, HEARTH_ETIMEDOUT,
 					       "the daemon did not answer within %d s",
 					       c->timeout_ms / 1000);
-		if (errno != EINTR)
-			return client_rpc_fail(c, HEARTH_EIO, "poll: %s", strerror(errno));
+		if (err != EINTR)
+			return client_rpc_fail(c, HEARTH_EIO, "poll: %s", strerror(err));
 	}
 }
 

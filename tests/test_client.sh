@@ -294,6 +294,7 @@ fi
 
 # SIGINT cancels the turn; a second one quits.
 fake_start --hang
+rm -f "$tmp/out" "$tmp/err" # wait_for must not see the last test's output
 "$hearth" run --cwd "$tmp/empty" hi </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 wait_for "$tmp/err" "• Read README"
@@ -305,6 +306,7 @@ check "SIGINT sends session/cancel" has "$log" 'session/cancel {"sessionId":"new
 check "SIGINT says what it does" has "$tmp/err" "hearth: cancelling the turn (interrupt again to quit)"
 check "the cancelled turn is reported" has "$tmp/err" "hearth: the turn was cancelled"
 fake_start --hang --ignore-cancel
+rm -f "$tmp/out" "$tmp/err" # wait_for must not see the last test's output
 "$hearth" run --cwd "$tmp/empty" hi </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 wait_for "$tmp/err" "• Read README"
@@ -325,6 +327,7 @@ check "attach loaded the session in its directory" has "$log" \
 check "attach exits 1 when the daemon goes away" status_is $st 1
 check "and says so" same "$tmp/err" "hearth: the daemon closed the connection\n"
 fake_start --state "$tmp/state.json" --live "Still here."
+rm -f "$tmp/out" "$tmp/err"
 "$hearth" attach s-new </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 wait_for "$tmp/out" "Still here."
