@@ -173,12 +173,27 @@ client_rpc_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Hand SIGINTs not seen yet to the signal handler: those of the last poll, and
+ * those another wait took (a permission question). Non-zero: give up.
+ */
+static int
+client_rpc_signals(struct client_rpc *c)
+{
+	if (sigint_count() == c->sigints)
+		return 0;
+	c->sigints = sigint_count();
+	return c->on_signal != NULL && c->on_signal(c->arg, c) != 0;
+}
+
 /* Wait until the socket is readable, calling the signal handler on interrupts. */
 static int
 client_rpc_wait(struct client_rpc *c)
 {
 	long long deadline = c->timeout_ms >= 0 ? client_rpc_now_ms() + c->timeout_ms : -1;
 	for (;;) {
+		if (client_rpc_signals(c))
+			return client_rpc_fail(c, HEARTH_ECANCELED, "interrupted");
 		int left = -1;
 		if (deadline >= 0) {
 			long long d = deadline - client_rpc_now_ms();
@@ -187,13 +202,9 @@ client_rpc_wait(struct client_rpc *c)
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		int n = sigint_poll(&pfd, 1, left);
 		int err = errno; /* on_signal may change it */
-		/* Interrupts that came now, or while another wait ran (a permission
-		 * question), whether or not the poll saw EINTR. */
-		if (sigint_count() != c->sigints) {
-			c->sigints = sigint_count();
-			if (c->on_signal != NULL && c->on_signal(c->arg, c) != 0)
-				return client_rpc_fail(c, HEARTH_ECANCELED, "interrupted");
-		}
+		/* Whether or not the poll saw EINTR: a ready socket wins over a signal. */
+		if (client_rpc_signals(c))
+			return client_rpc_fail(c, HEARTH_ECANCELED, "interrupted");
 		if (n > 0)
 			return 0;
 		if (n == 0)

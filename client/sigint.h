@@ -2,8 +2,10 @@
  * sigint.h: interrupts for the commands that wait on the daemon (run, attach).
  *
  * Once installed, SIGINT is blocked except inside sigint_poll(), so an interrupt
- * can only land while the client waits and always wakes that wait (no lost
- * wake-up between checking the count and sleeping). The handler only counts.
+ * lands only while the client waits: it wakes that wait, or, when the wait had
+ * data ready anyway, is let in just after it. Either way the count is up to date
+ * when sigint_poll() returns, and no wake-up is lost between checking the count
+ * and sleeping. The handler only counts.
  */
 #ifndef HEARTH_CLIENT_SIGINT_H
 #define HEARTH_CLIENT_SIGINT_H
