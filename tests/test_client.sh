@@ -27,7 +27,8 @@ fake_stop() {
 	done
 	rm -f "$tmp/pids"
 }
-trap 'fake_stop; rm -rf "$tmp"' EXIT
+# The real daemon of the last section is stopped too (stop never starts one).
+trap 'fake_stop; "$hearth" --socket "$tmp/r/run/hearth/hearth.sock" stop >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 
 unset HEARTH_SOCKET HEARTH_DAEMON ANTHROPIC_API_KEY OPENAI_API_KEY GEMINI_API_KEY \
 	GOOGLE_API_KEY OLLAMA_HOST
@@ -524,6 +525,43 @@ run_with HEARTH_DAEMON="$tmp/no-such-daemon" "$hearth" doctor
 check "doctor: a daemon that cannot run fails" has "$tmp/out" \
 	"fail  modules: $tmp/no-such-daemon --check failed (exit status 127)"
 check "doctor: and says why" has "$tmp/out" "      cannot run $tmp/no-such-daemon: No such file or directory"
+
+# ------------------------------------------------------------ the real hearthd --
+# No HEARTH_DAEMON: the client starts the hearthd next to it, with a scripted model.
+unset HEARTH_DAEMON
+export XDG_CONFIG_HOME="$tmp/r/config" XDG_STATE_HOME="$tmp/r/state" XDG_RUNTIME_DIR="$tmp/r/run"
+rsock="$tmp/r/run/hearth/hearth.sock"
+mkdir -p "$tmp/r"
+cat >"$tmp/r/script.json" <<'JSON'
+[
+ [{"text": "Hello "}, {"text": "from the script."}, {"finish": "end_turn"}],
+ [{"text": "Again."}, {"finish": "end_turn"}]
+]
+JSON
+cat >"$tmp/r/plugins.conf" <<CONF
+module_dir $builddir/tests/modules
+module_dir $builddir/plugins
+load frontend socket
+load provider script_provider
+[provider script_provider]
+script = $tmp/r/script.json
+CONF
+run --config "$tmp/r/plugins.conf" run --cwd "$tmp/proj" hi
+check "real daemon: run starts hearthd and exits 0" status_is $st 0
+check "real daemon: the answer streams to stdout" same "$tmp/out" "Hello from the script.\n"
+check "real daemon: it listens on the default socket" test -S "$rsock"
+run run --cwd "$tmp/proj" --continue --format json again
+check "real daemon: run --continue exits 0" status_is $st 0
+check "real daemon: the first turn is not printed again" lacks "$tmp/out" '"text":"hi"'
+check "real daemon: the continued session answered" has "$tmp/out" '"text":"Again."'
+check "real daemon: the JSON ends with the stop reason" \
+	test "$(tail -n 1 "$tmp/out")" = '{"stopReason":"end_turn"}'
+run sessions --json
+check "real daemon: one session, in the project" has "$tmp/out" "\"cwd\":\"$tmp/proj\""
+check "real daemon: with both turns" has "$tmp/out" '"messages":4'
+run stop
+check "real daemon: stop exits 0" status_is $st 0
+check "real daemon: the socket is gone" test ! -e "$rsock"
 
 echo "1..$n"
 echo "$((n - failed)) passed, $failed failed"
