@@ -193,12 +193,26 @@ hearthd_daemonize(void)
 	return fds[1];
 }
 
-/* The daemon is up: tell the waiting parent, and let go of the terminal. */
+/*
+ * The daemon is up: tell the waiting parent, and let go of the terminal. Without a
+ * log file of its own, a background daemon logs to STATE_DIR/hearthd.log from now
+ * on (before this, only warnings and errors reached the terminal).
+ */
 static void
-hearthd_ready(struct hearthd *d, int have_log_file)
+hearthd_ready(struct hearthd *d, int have_log_file, const char *state_dir,
+	      enum hearth_log_level level)
 {
 	if (d->ready_fd < 0)
 		return;
+	if (!have_log_file) {
+		char *path = xasprintf("%s/hearthd.log", state_dir);
+		if (paths_mkdir_p(state_dir, 0700) == 0 && log_open(path) == 0)
+			have_log_file = 1;
+		log_set_level(level);
+		log_info("hearthd %s running in the background (pid %d)", PACKAGE_VERSION,
+			 (int)getpid());
+		free(path);
+	}
 	int null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
@@ -302,8 +316,12 @@ main(int argc, char **argv)
 	}
 
 	struct hearthd d = { .ready_fd = -1 };
-	if (!check && !foreground)
+	if (!check && !foreground) {
 		d.ready_fd = hearthd_daemonize();
+		/* A client starting us: only what goes wrong reaches its terminal. */
+		if (log_file == NULL && level > HEARTH_LOG_WARN)
+			log_set_level(HEARTH_LOG_WARN);
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	char *state_dir = paths_state_dir(), *runtime_dir = paths_runtime_dir();
@@ -352,7 +370,7 @@ main(int argc, char **argv)
 		} else {
 			log_info("hearthd %s running: %zu module%s", PACKAGE_VERSION,
 				 d.registry->n_modules, d.registry->n_modules == 1 ? "" : "s");
-			hearthd_ready(&d, log_file != NULL);
+			hearthd_ready(&d, log_file != NULL, state_dir, level);
 		}
 		hearthd_drain(&d);
 		session_free_all();

@@ -81,10 +81,10 @@ check "the fake got three requests" test "$(wc -l <"$tmp/requests.jsonl")" -eq 3
 req2=$(sed -n 2p "$tmp/requests.jsonl")
 echo "$req2" >"$tmp/req2"
 check "request 2 answers the tool call" has "$tmp/req2" \
-	'\"type\":\"tool_result\",\"tool_use_id\":\"toolu_01\",\"content\":\"first answer\"'
-check "requests name the configured model" has "$tmp/req2" '\"model\":\"claude-test-1\"'
+	'"type":"tool_result","tool_use_id":"toolu_01","content":"first answer"'
+check "requests name the configured model" has "$tmp/req2" '"model":"claude-test-1"'
 sed -n 3p "$tmp/requests.jsonl" >"$tmp/req3"
-check "the thinking block goes back with its signature" has "$tmp/req3" '\"signature\":\"sig-abc\"'
+check "the thinking block goes back with its signature" has "$tmp/req3" '{"type":"thinking","thinking":"Once more.","signature":"sig-abc"}'
 check "the key reached the API (masked in the log)" lacks "$tmp/requests.jsonl" "$key"
 
 # --- a second prompt continues the session, as text

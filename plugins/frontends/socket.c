@@ -8,7 +8,9 @@
  *
  * Section [frontend socket] of plugins.conf:
  *
- *   path = FILE               the socket, an absolute path. Default: <runtime dir>/hearth.sock, where
+ *   path = FILE               the socket, an absolute path. Default: $HEARTH_SOCKET when
+ *                             set (what `hearth --socket` passes to a daemon it
+ *                             starts), else <runtime dir>/hearth.sock, where
  *                             the runtime dir is $XDG_RUNTIME_DIR/hearth, else
  *                             /tmp/hearth-UID. Its directory is created 0700 when
  *                             missing; an existing one must be owned by this uid and
@@ -887,6 +889,8 @@ sock_fe_init(const struct hearth_host *host, const json_t *config, void **state)
 		return HEARTH_EINVAL;
 	}
 	const char *path = host->config_string(host, "path", NULL);
+	if (path == NULL && getenv("HEARTH_SOCKET") != NULL && getenv("HEARTH_SOCKET")[0] != '\0')
+		path = getenv("HEARTH_SOCKET");
 	if (path != NULL && path[0] != '/') {
 		host->log(host, HEARTH_LOG_ERROR, "path '%s' is not an absolute path", path);
 		free(fe);
