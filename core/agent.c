@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "permission.h"
 #include "rpc.h"
 #include "store.h"
 #include "tools.h"
@@ -866,16 +867,12 @@ turn_run_next_call(struct turn *t)
 		turn_refuse_call(t, call, "unknown tool");
 		return;
 	}
-	uint32_t perm = def->default_permission;
-	char *remembered = NULL;
-	if (store_permission_get(agent_store(), t->s->cwd, name,
-				 json_string_value(json_object_get(call, "subject")),
-				 &remembered) == 0) {
-		perm = strcmp(remembered, "allow") == 0 ? HEARTH_PERM_ALLOW : HEARTH_PERM_DENY;
-		free(remembered);
-	}
+	const char *why = NULL;
+	enum hearth_permission perm = permission_decide(
+		m, def, json_string_value(json_object_get(call, "subject")), t->s->cwd,
+		agent_store(), &why);
 	if (perm == HEARTH_PERM_DENY)
-		turn_refuse_call(t, call, "denied by the permission rules");
+		turn_refuse_call(t, call, why);
 	else if (perm == HEARTH_PERM_ALLOW)
 		turn_run_call(t, call);
 	else
