@@ -229,7 +229,8 @@ core_up(const char *script)
 {
 	write_script(script);
 	char *text = xasprintf("module_dir %s\nload provider script_provider\nload tool good_tool\n"
-			       "[provider script_provider]\nscript = %s\nrecord = %s\n", MODDIR,
+			       "[provider script_provider]\nscript = %s\nrecord = %s\n"
+			       "price.scripted = 3, 15\n", MODDIR,
 			       F->script, F->record);
 	F->conf = conf_parse("test.conf", text, strlen(text));
 	free(text);
@@ -379,6 +380,17 @@ test_prompt_streams_and_persists(void **state)
 	assert_int_equal(store_session_usage(F->store, sid_copy, &us), 0);
 	assert_int_equal(us.tokens.input_tokens, 10);
 	assert_int_equal(us.tokens.output_tokens, 3);
+	/* 10 x $3/M + 3 x $15/M = 75 millionths of a dollar. */
+	assert_int_equal(us.cost_micros, 75);
+	json_t *all = updates_of(c);
+	json_t *last = json_object_get(json_array_get(all, json_array_size(all) - 1), "update");
+	assert_string_equal(json_string_value(json_object_get(last, "sessionUpdate")), "usage_update");
+	assert_int_equal(json_integer_value(json_object_get(last, "used")), 13);
+	assert_true(json_real_value(json_object_get(json_object_get(last, "cost"), "amount")) ==
+		    75 / 1e6);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(last, "cost"),
+							      "currency")), "USD");
+	json_decref(all);
 
 	/* The request the provider saw. */
 	char *rec = testutil_read_file(F->record, NULL);
