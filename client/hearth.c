@@ -27,6 +27,7 @@ static const struct hearth_cmd {
 		 "                  [--format text|json] PROMPT",
 	  "send PROMPT (- reads stdin) and stream the answer", cmd_run_main },
 	{ "sessions", "[--json]", "list the sessions", cmd_sessions_main },
+	{ "models", "[--json]", "list the models of every provider", cmd_models_main },
 	{ "attach", "ID", "replay a session, then follow it live", cmd_attach_main },
 	{ "acp", "", "speak ACP on stdin and stdout, for editors", cmd_acp_main },
 	{ "stop", "", "stop the daemon", cmd_stop_main },

@@ -48,6 +48,7 @@ int hearth_call(struct client_rpc *c, const char *method, json_t *params, json_t
 /* The commands: argv[0] is "hearth NAME"; each returns the exit status. */
 int cmd_run_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_sessions_main(const struct hearth_opts *o, int argc, char **argv);
+int cmd_models_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_attach_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_acp_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_stop_main(const struct hearth_opts *o, int argc, char **argv);

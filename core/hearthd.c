@@ -78,6 +78,7 @@ hearthd_shutdown(struct hearthd *d, const char *why)
 	agent_shutdown();
 	conn_end_all("the daemon is shutting down");
 	registry_fini_all(d->registry);
+	acp_close();
 	/* Modules have cancelled their requests; what is left goes now, no callbacks. */
 	if (host_context_get()->http != NULL) {
 		http_client_close(host_context_get()->http, NULL, NULL);

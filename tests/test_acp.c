@@ -274,6 +274,7 @@ teardown(void **state)
 	conn_end_all("test over");
 	if (F->reg != NULL)
 		registry_fini_all(F->reg);
+	acp_close();
 	defer_close();
 	uv_run(&F->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&F->loop), 0);
@@ -821,6 +822,19 @@ test_session_management(void **state)
 	call_ok(a, "session/delete", json_pack("{s:s}", "sessionId", sid2));
 	list = json_object_get(call_ok(a, "_hearth/sessions", json_object()), "sessions");
 	assert_int_equal(json_array_size(list), 1);
+	json_t *models = call_ok(a, "_hearth/models", json_object());
+	json_t *want = json_pack("{s:[{s:s,s:s,s:s}],s:[]}", "models", "id",
+				 "script_provider/scripted", "provider", "script_provider", "name",
+				 "Scripted", "errors");
+	assert_true(json_equal(models, want));
+	json_decref(want);
+	/* The listed models are the values of the session's model option. */
+	json_t *opts = json_object_get(json_array_get(json_object_get(call_ok(a,
+		"session/set_config_option", json_pack("{s:s,s:s,s:s}", "sessionId", sid, "configId",
+		"model", "value", "script_provider/other")), "configOptions"), 0), "options");
+	assert_int_equal(json_array_size(opts), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(opts, 1), "value")),
+			    "script_provider/scripted");
 	json_t *d = call_ok(a, "_hearth/daemon", json_object());
 	assert_string_equal(json_string_value(json_object_get(d, "version")), PACKAGE_VERSION);
 	assert_int_equal(json_array_size(json_object_get(d, "modules")), 2);
