@@ -63,6 +63,13 @@ struct turn {
 static uv_loop_t *agent_loop;
 static struct registry *agent_registry;
 static struct turn *agent_turns;
+static int agent_max_steps = AGENT_MAX_STEPS;
+
+void
+agent_set_max_steps(int max_steps)
+{
+	agent_max_steps = max_steps > 0 ? max_steps : AGENT_MAX_STEPS;
+}
 
 void
 agent_init(uv_loop_t *loop, struct registry *registry)
@@ -598,7 +605,7 @@ turn_step(struct turn *t)
 		turn_end(t, "cancelled", 0, NULL);
 		return;
 	}
-	if (t->steps >= AGENT_MAX_STEPS) {
+	if (t->steps >= agent_max_steps) {
 		turn_end(t, "max_turn_requests", 0, NULL);
 		return;
 	}

@@ -129,6 +129,7 @@ hearthd_open_core(struct hearthd *d, const char *state_dir)
 	defer_init(&d->loop);
 	tools_set_registry(d->registry);
 	agent_init(&d->loop, d->registry);
+	agent_set_max_steps(d->registry->conf->max_steps);
 	hearthd_self = d;
 	acp_init(d->registry, hearthd_client_shutdown);
 	static const struct host_conn_ops ops = {

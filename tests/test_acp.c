@@ -885,10 +885,10 @@ static void
 test_max_steps(void **state)
 {
 	/* The model asks for a tool forever: the turn stops after AGENT_MAX_STEPS. */
-	size_t cap = 128 * (AGENT_MAX_STEPS + 2) + 16, len = 0;
+	size_t cap = 128 * (AGENT_MAX_STEPS + 5) + 16, len = 0;
 	char *script = xmalloc(cap);
 	len += (size_t)snprintf(script + len, cap - len, "[");
-	for (int i = 0; i < AGENT_MAX_STEPS + 1; i++)
+	for (int i = 0; i < AGENT_MAX_STEPS + 4; i++)
 		len += (size_t)snprintf(script + len, cap - len, "%s[{\"tool_call\":{\"id\":\"t%d\","
 					"\"name\":\"echo\",\"input\":{\"text\":\"x\"}}},{\"finish\":"
 					"\"tool_use\"}]", i ? "," : "", i);
@@ -903,6 +903,15 @@ test_max_steps(void **state)
 	char *rec = testutil_read_file(F->record, NULL);
 	assert_int_equal(testutil_count(rec, "\n"), AGENT_MAX_STEPS);
 	free(rec);
+	/* The limit is plugins.conf's max_steps. */
+	agent_set_max_steps(3);
+	resp = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
+						   "prompt", "type", "text", "text", "again"));
+	assert_string_equal(stop_reason(resp), "max_turn_requests");
+	rec = testutil_read_file(F->record, NULL);
+	assert_int_equal(testutil_count(rec, "\n"), AGENT_MAX_STEPS + 3);
+	free(rec);
+	agent_set_max_steps(0);
 	free(sid);
 	client_free(c);
 }
