@@ -64,6 +64,36 @@ hearth_usage_cmd(const char *name, FILE *out)
 	}
 }
 
+int
+hearth_options(const char *cmd, int argc, char **argv, int *as_json, int any_args)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			hearth_usage_cmd(cmd, stdout);
+			return HEARTH_EXIT_OK;
+		}
+		if (opt == 'j' && as_json != NULL) {
+			*as_json = 1;
+			continue;
+		}
+		if (opt == 'j')
+			hearth_error("%s: unknown option '--json'", cmd);
+		hearth_usage_cmd(cmd, stderr);
+		return HEARTH_EXIT_USAGE;
+	}
+	if (!any_args && optind < argc) {
+		hearth_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+		return HEARTH_EXIT_USAGE;
+	}
+	return -1;
+}
+
 void
 hearth_error(const char *fmt, ...)
 {
