@@ -443,6 +443,19 @@ test_chat_tool_call(void **state)
 		{"type":"finish","finish_reason":"tool_calls"},{"type":"done"}]));
 	assert_string_equal(r->log, "C:call_1 ls {}\nD:2\n");
 	rec_free(r);
+	/* Servers that end tool calls with "stop", or with no finish_reason at all. */
+	r = run(f, CHAT, J([{"type":"tool_start","index":0,"id":"call_1","name":"ls"},
+		{"type":"finish","finish_reason":"stop"},{"type":"done"}]));
+	assert_string_equal(r->log, "C:call_1 ls {}\nD:2\n");
+	rec_free(r);
+	r = run(f, CHAT, J([{"type":"event","data":{"choices":[{"delta":{"tool_calls":[
+		{"id":"call_x","function":{"name":"ls","arguments":"{\"a\":"}}]}}]}},
+		{"type":"event","data":{"choices":[{"delta":{"tool_calls":[
+		{"function":{"arguments":"1}"}}]}}]}},
+		{"type":"event","data":{"choices":[{"delta":{"tool_calls":[
+		{"id":"call_y","function":{"name":"pwd","arguments":""}}]}}]}},{"type":"done"}]));
+	assert_string_equal(r->log, "C:call_x ls {\"a\":1}\nC:call_y pwd {}\nD:2\n");
+	rec_free(r);
 }
 
 static void

@@ -1599,8 +1599,11 @@ openai_event_cb(void *arg, const char *event, const char *data, size_t len, cons
 	if (chat && len == 6 && memcmp(data, "[DONE]", 6) == 0) {
 		openai_part_close(c, NULL);
 		openai_tools_send(c);
-		if (c->finish == 0)
-			c->finish = c->n_tools > 0 ? HEARTH_FINISH_TOOL_USE : HEARTH_FINISH_END_TURN;
+		/* Some servers say "stop" after tool calls: the calls decide. */
+		if (c->n_tools > 0 && (c->finish == 0 || c->finish == HEARTH_FINISH_END_TURN))
+			c->finish = HEARTH_FINISH_TOOL_USE;
+		else if (c->finish == 0)
+			c->finish = HEARTH_FINISH_END_TURN;
 		c->stopped = 1;
 		return c->failed || c->cancelled;
 	}
