@@ -887,6 +887,18 @@ test_http_errors(void **state)
 	assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0, "HTTP 502 with a body that is not an "
 		     "OpenAI error: <html>Bad Gateway</html>", NULL);
 	rec_free(r);
+	/* A 200 that is not a stream: an error object, or a whole completion. */
+	r = run(f, RESP, J([{"type":"http_error","status":200,"body":
+		"{\"error\":{\"message\":\"no such model\",\"code\":\"model_not_found\"}}"}]));
+	assert_string_equal(r->log, "D:7\n");
+	assert_error(r, HEARTH_PERR_NOT_FOUND, 200, 0, 0, "no such model", "model_not_found");
+	rec_free(r);
+	r = run(f, RESP, J([{"type":"http_error","status":200,"body":
+		"{\"object\":\"chat.completion\",\n\"choices\":[]}"}]));
+	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0, "HTTP 200 with Content-Type "
+		     "application/json, not an event stream: {\"object\":\"chat.completion\", "
+		     "\"choices\":[]}", NULL);
+	rec_free(r);
 	r = run(f, RESP, J([{"type":"http_error","status":404,"body":""}]));
 	assert_error(r, HEARTH_PERR_NOT_FOUND, 404, 0, 0, "HTTP 404 with an empty body", NULL);
 	rec_free(r);
@@ -981,6 +993,21 @@ test_cancel(void **state)
 			       "shutdown\n"));
 	free(log);
 	testutil_log_capture();
+}
+
+static void
+test_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "timeout_ms = 300\napi = responses\n"), 0);
+	fake_openai_set_chunking(f->fo, 0, 0);   /* in one write: only the hang is idle */
+	push(f, RESP, J([{"type":"created"},{"type":"text","text":"slow"},{"type":"hang"}]));
+	struct rec *r = start(f, NULL);
+	RUN_UNTIL(f, r->done);
+	assert_string_equal(r->log, "T:slow\nE:-\nD:7\n");
+	assert_int_equal(r->err.type, HEARTH_PERR_TIMEOUT);
+	assert_int_equal(r->err.retryable, 1);
+	rec_free(r);
 }
 
 /* -------------------------------------------------------------- models -- */
@@ -1372,6 +1399,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_resp_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_models, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_models_malformed, setup, teardown),

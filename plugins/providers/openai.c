@@ -210,7 +210,8 @@ struct openai_reply {
 	char *reset_tokens;     /* x-ratelimit-reset-tokens */
 	char *should_retry;
 	char *request_id;
-	struct openai_buf body; /* a non-200 body, or the model list */
+	char *content_type;
+	struct openai_buf body; /* a non-200 or non-stream body, or the model list */
 	int body_over;          /* the body was longer than OPENAI_BODY_MAX */
 };
 
@@ -223,6 +224,7 @@ openai_reply_free(struct openai_reply *r)
 	free(r->reset_tokens);
 	free(r->should_retry);
 	free(r->request_id);
+	free(r->content_type);
 	openai_buf_free(&r->body);
 	memset(r, 0, sizeof *r);
 }
@@ -241,6 +243,7 @@ openai_reply_headers(struct openai_reply *r, long status, const char *const *nam
 		{ "x-ratelimit-reset-tokens", offsetof(struct openai_reply, reset_tokens) },
 		{ "x-should-retry", offsetof(struct openai_reply, should_retry) },
 		{ "x-request-id", offsetof(struct openai_reply, request_id) },
+		{ "content-type", offsetof(struct openai_reply, content_type) },
 	};
 	openai_reply_free(r);
 	r->status = status;
@@ -460,6 +463,9 @@ openai_http_error(const struct openai_reply *r, struct openai_err *e)
 		type = HEARTH_PERR_SERVER, retryable = 1;
 	} else if (st >= 400 && st <= 499) {
 		type = HEARTH_PERR_BAD_REQUEST;
+	} else if (st == 200 && vmsg != NULL) {
+		/* An error as the whole answer to a stream (some proxies do that) */
+		type = openai_errtype(vcode, vtype, vmsg, HEARTH_PERR_SERVER, 0, &retryable);
 	} else {
 		type = HEARTH_PERR_PROTOCOL;
 	}
@@ -480,6 +486,11 @@ openai_http_error(const struct openai_reply *r, struct openai_err *e)
 	char *message;
 	if (vmsg != NULL) {
 		message = openai_strdup(vmsg);
+	} else if (st == 200) {
+		char *ex = openai_excerpt(&r->body);
+		message = openai_printf("HTTP 200 with Content-Type %s, not an event stream: %s",
+					r->content_type != NULL ? r->content_type : "(none)", ex);
+		free(ex);
 	} else if (r->body.len > 0) {
 		char *ex = openai_excerpt(&r->body);
 		message = openai_printf("HTTP %ld with a body that is not an OpenAI error: %s", st, ex);
@@ -1634,7 +1645,10 @@ openai_response_cb(void *arg, long status, const char *const *names, const char 
 {
 	struct hearth_provider_call *c = arg;
 	openai_reply_headers(&c->reply, status, names, values, n);
-	if (status == 200)
+	/* A server that ignored "stream": true answers with one JSON body; no
+	 * Content-Type at all is taken for a stream. */
+	const char *ct = c->reply.content_type;
+	if (status == 200 && (ct == NULL || strncasecmp(ct, "text/event-stream", 17) == 0))
 		c->sse = c->a->host->sse_new(c->a->host, OPENAI_EVENT_MAX, openai_event_cb, c);
 	return 0;
 }
