@@ -16,6 +16,11 @@
 #include "xmalloc.h"
 
 /* Both come from Makefile.am; the fallbacks let a test compile this file alone. */
+#if defined(__has_include)
+#if __has_include("default-conf.h")
+#include "default-conf.h"
+#endif
+#endif
 #ifndef HEARTH_DEFAULT_CONF
 #define HEARTH_DEFAULT_CONF ""
 #endif
