@@ -721,6 +721,15 @@ test_escapes(void **state)
 	struct stat st;
 	assert_int_equal(stat(nd, &st), -1);
 	free(nd);
+	/* A symlink to nothing is not followed into a new file. */
+	l = ppath("dangling");
+	char *target = xasprintf("%s/made-by-hearth", F->out);
+	assert_int_equal(symlink(target, l), 0);
+	free(l);
+	expect_err("write", json_pack("{s:s,s:s}", "path", "dangling", "content", "x"),
+		   "dangling is a symlink to nothing; refused");
+	assert_int_equal(stat(target, &st), -1);
+	free(target);
 	/* '..' through a missing directory. */
 	expect_err("write", json_pack("{s:s,s:s}", "path", "nodir/../../x", "content", "x"),
 		   "nodir/../../x: '..' after a directory that does not exist");
@@ -893,8 +902,28 @@ static void
 test_bad_config(void **state)
 {
 	assert_int_equal(load("max_read_bytes = 10\n"), 1);
-	free(testutil_log_release());
+	char *log = testutil_log_release();
+	assert_non_null(strstr(log, "max_read_bytes"));
+	free(log);
 	testutil_log_capture();
+}
+
+static void
+test_unknown_key(void **state)
+{
+	assert_int_equal(load("max_read_lines = 5\nbogus = 1\n"), 0);
+	char *log = testutil_log_release();
+	assert_non_null(strstr(log, "unknown key 'bogus' ignored"));
+	free(log);
+	testutil_log_capture();
+	char many[64] = "";
+	for (int i = 0; i < 9; i++)
+		strcat(many, "q\n");
+	puts_file("q.txt", many);
+	json_t *r = run("read", json_pack("{s:s}", "path", "q.txt"));
+	assert_non_null(strstr(text_of(r), "     5\tq\n[cut: showing lines 1-5 of 9; use "
+					  "offset/limit]\n"));
+	json_decref(r);
 }
 
 int
@@ -921,6 +950,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_offloaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("edit", tests, NULL, NULL);
 }

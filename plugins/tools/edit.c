@@ -644,6 +644,12 @@ edit_resolve(struct edit *e, const char *cwd, const char *path, struct hearth_to
 	while (jl > 1 && joined[jl - 1] == '/')
 		joined[--jl] = '\0';
 	real = realpath(joined, NULL);
+	struct stat lst;
+	if (real == NULL && errno == ENOENT && lstat(joined, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+		edit_fail(j, "%s is a symlink to nothing; refused", path);
+		free(joined);
+		return -1;
+	}
 	if (real == NULL && (errno == ENOENT || errno == ENOTDIR)) {
 		/* Resolve the longest existing prefix; the rest is created later. */
 		size_t k = jl;
@@ -1344,8 +1350,11 @@ edit_finish(struct edit_job *j, int cancelled)
 		result = json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text",
 				   "cancelled", "isError", 1);
 	} else if (j->err != NULL || j->text.oom) {
+		/* Paths in the message may hold bytes that are not UTF-8. */
+		char *msg = j->err ? edit_escape_dup(j->err, strlen(j->err)) : NULL;
 		result = json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text",
-				   j->err ? j->err : "out of memory", "isError", 1);
+				   msg ? msg : "out of memory", "isError", 1);
+		free(msg);
 	} else {
 		if (j->record)
 			edit_record_put(e, j->call->session_id, j->abs, &j->newid);
@@ -1669,6 +1678,13 @@ edit_init(const struct hearth_host *host, const json_t *config, void **state)
 			     &e->max_diff_bytes) != 0) {
 		free(e);
 		return HEARTH_EINVAL;
+	}
+	const char *key;
+	const json_t *value;
+	json_object_foreach((json_t *)config, key, value) {
+		if (strcmp(key, "max_read_bytes") != 0 && strcmp(key, "max_read_lines") != 0 &&
+		    strcmp(key, "offload_bytes") != 0 && strcmp(key, "max_diff_bytes") != 0)
+			host->log(host, HEARTH_LOG_WARN, "unknown key '%s' ignored", key);
 	}
 	*state = e;
 	return 0;
