@@ -360,6 +360,8 @@ test_read_encodings(void **state)
 
 /* --------------------------------------------------------------- edit -- */
 
+static void parallel_edits(void);
+
 static const char ten[] = "l1\nl2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\nl10\n";
 
 static void
@@ -405,6 +407,7 @@ test_edit_diff(void **state)
 	expect_ok("edit", json_pack("{s:s,s:s,s:s}", "path", "c.txt", "old_string", "new",
 				    "new_string", "NEW"), NULL);
 	expect_file("c.txt", "l1\nl3\nl4\nl5\nl6\nl7\nl8\nNEW\nl9\nl10\n", 32);
+	parallel_edits();
 }
 
 static void
@@ -884,6 +887,8 @@ test_cancel(void **state)
 	free(p);
 }
 
+static void parallel_edits(void);
+
 /* Every file over offload_bytes goes through the thread pool: the same results. */
 static void
 test_offloaded(void **state)
@@ -896,6 +901,33 @@ test_offloaded(void **state)
 				    "new_string", "ten"),
 		  "--- a/a.txt\n+++ b/a.txt\n@@ -7,4 +7,4 @@\n l7\n l8\n l9\n-l10\n+ten\n");
 	expect_err("read", json_pack("{s:s}", "path", "zz"), "zz does not exist");
+	parallel_edits();
+}
+
+/* Two edits of one file started together (as a model's parallel calls are) both
+ * apply: the second waits for the first and sees what it wrote. */
+static void
+parallel_edits(void)
+{
+	puts_file("p.txt", "alpha\nbeta\n");
+	read_ok("p.txt");
+	struct res r1 = {0}, r2 = {0};
+	json_t *in = json_pack("{s:s,s:s,s:s}", "path", "p.txt", "old_string", "alpha",
+			       "new_string", "ALPHA");
+	tools_start("edit", "c1", in, "s1", F->proj, NULL, done_cb, &r1);
+	json_decref(in);
+	in = json_pack("{s:s,s:s,s:s}", "path", "p.txt", "old_string", "beta", "new_string",
+		       "BETA");
+	tools_start("edit", "c2", in, "s1", F->proj, NULL, done_cb, &r2);
+	json_decref(in);
+	json_t *a = wait_done(&r1), *b = wait_done(&r2);
+	assert_false(json_is_true(json_object_get(a, "isError")));
+	assert_false(json_is_true(json_object_get(b, "isError")));
+	assert_string_equal(text_of(b), "--- a/p.txt\n+++ b/p.txt\n@@ -1,2 +1,2 @@\n ALPHA\n"
+					"-beta\n+BETA\n");
+	json_decref(a);
+	json_decref(b);
+	expect_file("p.txt", "ALPHA\nBETA\n", 11);
 }
 
 static void

@@ -94,6 +94,8 @@ struct edit_job {
 	struct hearth_timer *timer;
 	struct hearth_work *work;
 	int big;
+	int waiting;   /* for another call on the same path to end */
+	int work_done; /* it went through the thread pool */
 	/* Results, filled by the I/O step (plain memory: it may run on a pool thread). */
 	char *err;
 	struct edit_buf text; /* read output or the unified diff */
@@ -1340,7 +1342,9 @@ edit_record_put(struct edit *e, const char *session_id, const char *abs,
 	r->id = *id;
 }
 
-/* End the call with an error text (finishes and frees the job). */
+static void edit_begin(struct edit_job *j);
+
+/* End the call: its result, its error or "cancelled" (frees the job). */
 static void
 edit_finish(struct edit_job *j, int cancelled)
 {
@@ -1370,9 +1374,22 @@ edit_finish(struct edit_job *j, int cancelled)
 		result = json_pack("{s:o,s:b}", "content", content, "isError", 0);
 	}
 	struct hearth_tool_call *call = j->call;
+	char *abs = j->work_done && j->abs ? strdup(j->abs) : NULL;
 	call->data = NULL;
 	edit_job_free(j);
 	e->host->tool_finish(call, result);
+	if (abs == NULL)
+		return;
+	/* The path is free: the oldest call waiting for it goes next. */
+	struct edit_job *next = NULL;
+	for (struct edit_job *o = e->jobs; o != NULL; o = o->next)
+		if (o->waiting && strcmp(o->abs, abs) == 0)
+			next = o; /* the list is newest first */
+	free(abs);
+	if (next != NULL) {
+		next->waiting = 0;
+		edit_begin(next);
+	}
 }
 
 static void
@@ -1390,16 +1407,20 @@ edit_done_cb(void *arg, int status)
 {
 	struct edit_job *j = arg;
 	j->work = NULL;
+	j->work_done = 1;
 	edit_finish(j, status == HEARTH_ECANCELED);
 }
 
+/* Start the I/O of j now: the previous call on its path has ended. */
 static void
-edit_start_cb(void *arg)
+edit_begin(struct edit_job *j)
 {
-	struct edit_job *j = arg;
 	const struct hearth_host *h = j->e->host;
-	h->timer_stop(j->timer);
-	j->timer = NULL;
+	/* The record as it is now: an earlier call on the path may have changed it. */
+	struct edit_record *r = edit_record_find(j->e, j->call->session_id, j->abs);
+	j->has_rec = r != NULL;
+	if (r != NULL)
+		j->rec = r->id;
 	if (j->big) {
 		j->work = h->work_queue(h, edit_work_cb, edit_done_cb, j);
 		if (j->work != NULL)
@@ -1409,6 +1430,22 @@ edit_start_cb(void *arg)
 		edit_work_cb(j);
 	}
 	edit_finish(j, 0);
+}
+
+static void
+edit_start_cb(void *arg)
+{
+	struct edit_job *j = arg;
+	j->e->host->timer_stop(j->timer);
+	j->timer = NULL;
+	/* Calls on one path take turns (one may be on the thread pool). */
+	for (struct edit_job *o = j->e->jobs; o != NULL; o = o->next) {
+		if (o != j && o->work != NULL && strcmp(o->abs, j->abs) == 0) {
+			j->waiting = 1;
+			return;
+		}
+	}
+	edit_begin(j);
 }
 
 /* ------------------------------------------------------------ the vtable -- */
@@ -1592,11 +1629,6 @@ edit_run(void *state, struct hearth_tool_call *call)
 	} else if (edit_parse(j, call->input) == 0 &&
 		   edit_resolve(e, call->cwd, json_string_value(p), call, j->op != EDIT_READ,
 				j) == 0) {
-		struct edit_record *r = edit_record_find(e, call->session_id, j->abs);
-		if (r != NULL) {
-			j->has_rec = 1;
-			j->rec = r->id;
-		}
 		struct stat st;
 		j->big = (stat(j->abs, &st) == 0 && st.st_size > e->offload_bytes) ||
 			 (long long)j->content_len > e->offload_bytes;
@@ -1620,6 +1652,8 @@ edit_cancel(void *state, struct hearth_tool_call *call)
 	if (j->timer != NULL) {
 		e->host->timer_stop(j->timer);
 		j->timer = NULL;
+		edit_finish(j, 1);
+	} else if (j->waiting) {
 		edit_finish(j, 1);
 	} else if (j->work != NULL) {
 		e->host->work_cancel(j->work); /* done follows either way */
@@ -1699,9 +1733,11 @@ edit_fini(void *state)
 	struct edit_job *j = e->jobs;
 	while (j != NULL) {
 		struct edit_job *next = j->next;
-		if (j->timer != NULL) {
-			e->host->timer_stop(j->timer);
+		if (j->timer != NULL || j->waiting) {
+			if (j->timer != NULL)
+				e->host->timer_stop(j->timer);
 			j->timer = NULL;
+			j->waiting = 0;
 			edit_finish(j, 1);
 		} else if (j->work != NULL && e->host->work_cancel(j->work) == 0) {
 			/* It will not run, and its done is dropped once we are dead. */
