@@ -112,6 +112,7 @@ teardown(void **state)
 struct res {
 	json_t *r;
 	int done;
+	json_t *updates; /* or NULL */
 };
 
 static void
@@ -871,6 +872,48 @@ test_describe_and_list(void **state)
 }
 
 static void
+update_cb(void *arg, const json_t *update)
+{
+	struct res *r = arg;
+	json_array_append(r->updates, (json_t *)update);
+}
+
+/* Each call that worked sends the file's location, with the line it read from or
+ * the first line it changed. */
+static void
+test_locations_update(void **state)
+{
+	puts_file("a.txt", ten);
+	json_t *ups = json_array();
+	struct res res = { .updates = ups };
+	json_t *in = json_pack("{s:s,s:i}", "path", "a.txt", "offset", 4);
+	tools_start("read", "c1", in, "s1", F->proj, update_cb, done_cb, &res);
+	json_decref(in);
+	json_decref(wait_done(&res));
+	res = (struct res){ .updates = ups };
+	in = json_pack("{s:s,s:s,s:s}", "path", "a.txt", "old_string", "l7", "new_string", "7");
+	tools_start("edit", "c2", in, "s1", F->proj, update_cb, done_cb, &res);
+	json_decref(in);
+	json_decref(wait_done(&res));
+	res = (struct res){ .updates = ups };
+	in = json_pack("{s:s,s:s,s:s}", "path", "a.txt", "old_string", "nope", "new_string", "7");
+	tools_start("edit", "c3", in, "s1", F->proj, update_cb, done_cb, &res);
+	json_decref(in);
+	json_decref(wait_done(&res));
+	char *abs = ppath("a.txt");
+	json_t *want = json_pack("[{s:[{s:s,s:i}]},{s:[{s:s,s:i}]}]", "locations", "path", abs,
+				 "line", 4, "locations", "path", abs, "line", 7);
+	if (!json_equal(ups, want)) {
+		char *got = json_dumps(ups, 0);
+		fail_msg("updates: %s", got);
+		free(got);
+	}
+	json_decref(want);
+	json_decref(ups);
+	free(abs);
+}
+
+static void
 test_cancel(void **state)
 {
 	struct res res = {0};
@@ -980,6 +1023,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_describe_and_list, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup_loaded, teardown),
+		cmocka_unit_test_setup_teardown(test_locations_update, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_offloaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),

@@ -96,6 +96,7 @@ struct edit_job {
 	int big;
 	int waiting;   /* for another call on the same path to end */
 	int work_done; /* it went through the thread pool */
+	size_t first_line; /* of the change, or of what read showed; 0: unknown */
 	/* Results, filled by the I/O step (plain memory: it may run on a pool thread). */
 	char *err;
 	struct edit_buf text; /* read output or the unified diff */
@@ -536,11 +537,12 @@ edit_range(struct edit_buf *out, size_t start, size_t len)
 /*
  * A unified diff (3 lines of context, escaped to valid UTF-8) of old to new,
  * appended to out; nothing when they are equal. The common head and tail are
- * trimmed first, so an edit in a huge file diffs only what changed.
+ * trimmed first, so an edit in a huge file diffs only what changed. *first_line
+ * is the first line that differs (1-based), when they differ.
  */
 static int
 edit_unified(struct edit_buf *out, const char *old, size_t old_len, const char *new,
-	     size_t new_len, const char *label, int created)
+	     size_t new_len, const char *label, int created, size_t *first_line)
 {
 	struct edit_lines A = {0}, B = {0};
 	struct edit_script s = {0};
@@ -557,6 +559,7 @@ edit_unified(struct edit_buf *out, const char *old, size_t old_len, const char *
 		rc = 0;
 		goto done;
 	}
+	*first_line = pre + 1;
 	edit_script_add(&s, ' ', 0, 0, pre);
 	edit_myers(A.v, pre, A.n - suf, B.v, pre, B.n - suf, &s);
 	edit_script_add(&s, ' ', A.n - suf, B.n - suf, suf);
@@ -976,6 +979,7 @@ edit_do_read(struct edit_job *j)
 		return;
 	}
 	j->record = 1;
+	j->first_line = r.shown_first;
 	j->newid.size = pos;
 	j->newid.hash = h;
 	if (total == 0) {
@@ -1263,7 +1267,7 @@ edit_do_change(struct edit_job *j)
 		goto out;
 	j->created = !exists;
 	if (edit_unified(&j->text, old ? old : "", old_len, new, new_len, j->display,
-			 !exists) != 0) {
+			 !exists, &j->first_line) != 0) {
 		free(j->text.p);
 		j->text = (struct edit_buf){0};
 		edit_buf_str(&j->text, "(the diff could not be computed: out of memory)\n");
@@ -1362,6 +1366,14 @@ edit_finish(struct edit_job *j, int cancelled)
 	} else {
 		if (j->record)
 			edit_record_put(e, j->call->session_id, j->abs, &j->newid);
+		/* Where the call read or changed the file, for clients to follow. */
+		json_t *loc = json_pack("{s:s}", "path", j->abs);
+		if (j->first_line > 0)
+			json_object_set_new(loc, "line", json_integer((json_int_t)j->first_line));
+		json_t *update = json_pack("{s:[o]}", "locations", loc);
+		if (update != NULL)
+			e->host->tool_update(j->call, update);
+		json_decref(update);
 		json_t *content = json_array();
 		if (j->op != EDIT_READ && j->new_text != NULL)
 			json_array_append_new(content, json_pack("{s:s,s:s,s:o,s:s}", "type", "diff",
