@@ -559,6 +559,138 @@ test_non_utf8_edit(void **state)
 	expect_file("l.txt", "caf\xc3\xa9 au lait\nligne2\n", 21);
 }
 
+/*
+ * Apply a unified diff to old (the way patch(1) does, but strictly: every context
+ * and removed line must match, every count must add up). Returns a new string,
+ * or NULL when the diff does not fit.
+ */
+static char *
+apply_udiff(const char *old, const char *diff)
+{
+	struct { const char *p; size_t len; } lines[512];
+	size_t n = 0;
+	for (const char *q = old; *q != '\0' && n < 512; n++) {
+		const char *nl = strchr(q, '\n');
+		size_t len = nl ? (size_t)(nl - q) + 1 : strlen(q);
+		lines[n].p = q;
+		lines[n].len = len;
+		q += len;
+	}
+	char *out = NULL;
+	size_t out_len = 0, next = 0; /* the next old line to copy */
+	FILE *m = open_memstream(&out, &out_len);
+	const char *d = strstr(diff, "\n@@ ");
+	if (d == NULL)
+		goto bad;
+	d++;
+	while (*d != '\0') {
+		unsigned long a, b = 1, c, e = 1;
+		int k = 0;
+		if (sscanf(d, "@@ -%lu,%lu +%lu,%lu @@%n", &a, &b, &c, &e, &k) != 4 || k == 0) {
+			b = e = 1;
+			if (sscanf(d, "@@ -%lu +%lu,%lu @@%n", &a, &c, &e, &k) != 3 || k == 0) {
+				e = 1;
+				if (sscanf(d, "@@ -%lu,%lu +%lu @@%n", &a, &b, &c, &k) != 3 ||
+				    k == 0) {
+					b = 1;
+					if (sscanf(d, "@@ -%lu +%lu @@%n", &a, &c, &k) != 2 || k == 0)
+						goto bad;
+				}
+			}
+		}
+		d = strchr(d, '\n') + 1;
+		size_t start = b == 0 ? a : a - 1;
+		if (start < next)
+			goto bad;
+		for (; next < start; next++)
+			fwrite(lines[next].p, 1, lines[next].len, m);
+		while (b > 0 || e > 0) {
+			const char *nl = strchr(d, '\n');
+			if (nl == NULL)
+				goto bad;
+			size_t len = (size_t)(nl - d); /* without the sign */
+			int noeol = strncmp(nl + 1, "\\ No newline at end of file\n", 28) == 0;
+			size_t want = noeol ? len - 1 : len;
+			if (d[0] == ' ' || d[0] == '-') {
+				if (next >= n || b == 0 || lines[next].len != want ||
+				    memcmp(lines[next].p, d + 1, want - (noeol ? 0 : 1)) != 0)
+					goto bad;
+				b--;
+			}
+			if (d[0] == ' ' || d[0] == '+') {
+				if (e == 0)
+					goto bad;
+				fwrite(d + 1, 1, noeol ? len - 1 : len, m);
+				e--;
+			}
+			if (d[0] == ' ' || d[0] == '-')
+				next++;
+			d = nl + 1 + (noeol ? 28 : 0);
+		}
+	}
+	for (; next < n; next++)
+		fwrite(lines[next].p, 1, lines[next].len, m);
+	fclose(m);
+	return out;
+bad:
+	fclose(m);
+	free(out);
+	return NULL;
+}
+
+/* Many pseudo-random pairs of files over few distinct lines (Myers' hard case):
+ * each diff the tool gives turns the old file into the new one exactly. */
+static void
+test_diff_applies(void **state)
+{
+	unsigned long long seed = 42;
+#define RND(n) ((seed = seed * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) % (n)
+	static const char *words[] = { "a", "b", "c", "d", "" };
+	for (int round = 0; round < 300; round++) {
+		char old[2048] = "", new[2048] = "";
+		size_t n = RND(40), lines = 0;
+		for (size_t i = 0; i < n; i++)
+			strcat(strcat(old, words[RND(5)]), "\n");
+		if (n > 0 && RND(4) == 0)
+			old[strlen(old) - 1] = '\0'; /* no newline at the end */
+		/* Mutate line by line: keep, drop, replace or insert. */
+		const char *q = old;
+		while (*q != '\0' || RND(8) == 0) {
+			int op = (int)RND(6);
+			const char *nl = strchr(q, '\n');
+			size_t len = nl ? (size_t)(nl - q) + 1 : strlen(q);
+			if (op == 0 || op == 1 || *q == '\0')
+				strcat(strcat(new, words[RND(5)]), "\n");
+			if (op != 1 && op != 2 && *q != '\0')
+				strncat(new, q, len);
+			if (op != 0)
+				q += len;
+			if (++lines > 100)
+				break;
+		}
+		if (new[0] != '\0' && RND(4) == 0)
+			new[strlen(new) - 1] = '\0';
+		char name[32];
+		snprintf(name, sizeof name, "r%d.txt", round);
+		puts_file(name, old);
+		read_ok(name);
+		json_t *r = run("write", json_pack("{s:s,s:s}", "path", name, "content", new));
+		assert_false(json_is_true(json_object_get(r, "isError")));
+		const char *diff = text_of(r);
+		if (strcmp(old, new) == 0) {
+			assert_string_equal(diff, "(no changes)\n");
+		} else {
+			char *got = apply_udiff(old, diff);
+			if (got == NULL || strcmp(got, new) != 0)
+				fail_msg("round %d: the diff does not apply:\n%s", round, diff);
+			free(got);
+		}
+		json_decref(r);
+		expect_file(name, new, strlen(new));
+	}
+#undef RND
+}
+
 /* -------------------------------------------------------------- write -- */
 
 static void
@@ -1015,6 +1147,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_changed_on_disk, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_crlf, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_non_utf8_edit, setup_loaded, teardown),
+		cmocka_unit_test_setup_teardown(test_diff_applies, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_write, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_mode_kept, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_big_file, setup_loaded, teardown),
