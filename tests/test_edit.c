@@ -319,6 +319,27 @@ test_read_cut_bytes(void **state)
 	assert_non_null(strstr(t, "    17\txxxx"));
 	assert_non_null(strstr(t, "\n[cut: showing lines 1-17 of 100; use offset/limit]\n"));
 	json_decref(r);
+	/* A diff is cut the same way, at a line end. */
+	char *content = xmalloc(100 * 51 + 1);
+	for (int i = 0; i < 100; i++)
+		memcpy(content + i * 51, line, 51);
+	content[100 * 51] = '\0';
+	r = run("write", json_pack("{s:s,s:s}", "path", "w2.txt", "content", content));
+	free(content);
+	const char *head = "--- /dev/null\n+++ b/w2.txt\n@@ -0,0 +1,100 @@\n";
+	size_t keep = strlen(head) + 52 * ((1024 - strlen(head)) / 52);
+	char *note = xasprintf("\n[diff cut: showing %zu of %zu bytes]\n", keep,
+			       strlen(head) + 52 * 100);
+	t = text_of(r);
+	assert_int_equal(strlen(t), keep + strlen(note) - 1);
+	assert_string_equal(t + keep - 1, note);
+	free(note);
+	json_decref(r);
+	char *w2 = ppath("w2.txt");
+	struct stat st;
+	assert_int_equal(stat(w2, &st), 0);
+	assert_int_equal(st.st_size, 100 * 51);
+	free(w2);
 	/* One line longer than the cap: its head, cut at a character boundary. */
 	char *big = xmalloc(3000);
 	memset(big, 'a', 1015);

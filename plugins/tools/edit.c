@@ -1273,6 +1273,13 @@ edit_do_change(struct edit_job *j)
 		edit_buf_str(&j->text, "(the diff could not be computed: out of memory)\n");
 	} else if (j->text.len == 0) {
 		edit_buf_str(&j->text, "(no changes)\n");
+	} else if (j->text.len > (size_t)j->e->max_read_bytes && !j->text.oom) {
+		/* The model gets no more of a diff than of a read: whole lines, then a note. */
+		size_t total = j->text.len, keep = (size_t)j->e->max_read_bytes;
+		while (keep > 0 && j->text.p[keep - 1] != '\n')
+			keep--;
+		j->text.len = keep;
+		edit_buf_printf(&j->text, "[diff cut: showing %zu of %zu bytes]\n", keep, total);
 	}
 	if (old_len <= (size_t)j->e->max_diff_bytes && new_len <= (size_t)j->e->max_diff_bytes) {
 		j->old_text = exists ? edit_escape_dup(old, old_len) : NULL;
