@@ -76,9 +76,10 @@ struct edit_buf {
 
 struct edit_job {
 	struct edit_job *next, *prev;
-	struct edit *e;
+	struct edit *e; /* not for the I/O step: fini() may free it while that runs */
 	struct hearth_tool_call *call;
 	enum edit_op op;
+	size_t max_read, max_diff; /* the module's settings, for the I/O step */
 	char *abs;     /* the resolved absolute path */
 	char *display; /* project-relative, or absolute outside the project */
 	char *root;    /* the directory the I/O starts from */
@@ -915,7 +916,7 @@ edit_do_read(struct edit_job *j)
 		close(fd);
 		return;
 	}
-	struct edit_reader r = { .j = j, .lineno = 1, .max = (size_t)j->e->max_read_bytes };
+	struct edit_reader r = { .j = j, .lineno = 1, .max = j->max_read };
 	uint64_t h = EDIT_HASH_INIT;
 	long long pos = 0;
 	char last = '\n';
@@ -996,7 +997,7 @@ edit_do_read(struct edit_job *j)
 				r.shown_last, total);
 		if (r.line_cut)
 			edit_buf_printf(&j->text, ", line %zu cut at %lld bytes", r.shown_last,
-					j->e->max_read_bytes);
+					(long long)j->max_read);
 		edit_buf_str(&j->text, "; use offset/limit]\n");
 	}
 }
@@ -1273,15 +1274,15 @@ edit_do_change(struct edit_job *j)
 		edit_buf_str(&j->text, "(the diff could not be computed: out of memory)\n");
 	} else if (j->text.len == 0) {
 		edit_buf_str(&j->text, "(no changes)\n");
-	} else if (j->text.len > (size_t)j->e->max_read_bytes && !j->text.oom) {
+	} else if (j->text.len > j->max_read && !j->text.oom) {
 		/* The model gets no more of a diff than of a read: whole lines, then a note. */
-		size_t total = j->text.len, keep = (size_t)j->e->max_read_bytes;
+		size_t total = j->text.len, keep = j->max_read;
 		while (keep > 0 && j->text.p[keep - 1] != '\n')
 			keep--;
 		j->text.len = keep;
 		edit_buf_printf(&j->text, "[diff cut: showing %zu of %zu bytes]\n", keep, total);
 	}
-	if (old_len <= (size_t)j->e->max_diff_bytes && new_len <= (size_t)j->e->max_diff_bytes) {
+	if (old_len <= j->max_diff && new_len <= j->max_diff) {
 		j->old_text = exists ? edit_escape_dup(old, old_len) : NULL;
 		j->new_text = edit_escape_dup(new, new_len);
 	}
@@ -1637,6 +1638,8 @@ edit_run(void *state, struct hearth_tool_call *call)
 	j->e = e;
 	j->call = call;
 	j->op = edit_op_of(call->tool);
+	j->max_read = (size_t)e->max_read_bytes;
+	j->max_diff = (size_t)e->max_diff_bytes;
 	j->next = e->jobs;
 	if (e->jobs)
 		e->jobs->prev = j;
@@ -1763,6 +1766,10 @@ edit_fini(void *state)
 			struct hearth_tool_call *call = j->call;
 			call->data = NULL;
 			edit_job_free(j);
+		} else if (j->work != NULL) {
+			/* Running on a pool thread: it keeps its job (which no longer points
+			 * anywhere it could reach after fini); its done is dropped. */
+			j->next = j->prev = NULL;
 		}
 		j = next;
 	}
