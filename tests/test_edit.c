@@ -574,6 +574,28 @@ test_non_utf8_edit(void **state)
 		"content"), 0), "oldText")), "caf\\xE9 au lait\nline2\n");
 	json_decref(r);
 	expect_file("l.txt", "caf\xe9 au lait\nligne2\n", 20);
+	/* A file name that is not UTF-8 (reached through a symlink) is escaped too. */
+	puts_file("n\xe9.txt", "1\n");
+	char *lnk = ppath("lnk");
+	assert_int_equal(symlink("n\xe9.txt", lnk), 0);
+	free(lnk);
+	read_ok("lnk");
+	json_t *r2 = run("edit", json_pack("{s:s,s:s,s:s}", "path", "lnk", "old_string", "1",
+					   "new_string", "2"));
+	assert_string_equal(text_of(r2), "--- a/n\\xE9.txt\n+++ b/n\\xE9.txt\n@@ -1 +1 @@\n"
+					 "-1\n+2\n");
+	char *want_path = xasprintf("%s/n\\xE9.txt", F->proj);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r2,
+		"content"), 0), "path")), want_path);
+	free(want_path);
+	json_decref(r2);
+	json_t *in2 = json_pack("{s:s}", "path", "lnk");
+	json_t *d2 = tools_describe("edit", in2, "s1", F->proj);
+	assert_string_equal(json_string_value(json_object_get(d2, "subject")), "n\\xE9.txt");
+	assert_string_equal(json_string_value(json_object_get(d2, "title")), "Edit n\\xE9.txt");
+	json_decref(d2);
+	json_decref(in2);
+	expect_file("n\xe9.txt", "2\n", 2);
 	/* The escape read shows matches the byte it stands for. */
 	expect_ok("edit", json_pack("{s:s,s:s,s:s}", "path", "l.txt", "old_string", "caf\\xE9",
 				    "new_string", "caf\xc3\xa9"), NULL);

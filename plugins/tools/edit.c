@@ -281,6 +281,16 @@ edit_escape_dup(const char *p, size_t n)
 	return edit_buf_take(&b);
 }
 
+/* A new JSON string of s escaped to valid UTF-8 (paths need not be UTF-8). */
+static json_t *
+edit_json_path(const char *s)
+{
+	char *e = edit_escape_dup(s, strlen(s));
+	json_t *v = json_string(e != NULL ? e : "");
+	free(e);
+	return v;
+}
+
 static int
 edit_hexval(char c)
 {
@@ -566,10 +576,14 @@ edit_unified(struct edit_buf *out, const char *old, size_t old_len, const char *
 	edit_script_add(&s, ' ', A.n - suf, B.n - suf, suf);
 	if (s.oom)
 		goto done;
-	if (created)
-		edit_buf_printf(out, "--- /dev/null\n+++ b/%s\n", label);
-	else
-		edit_buf_printf(out, "--- a/%s\n+++ b/%s\n", label, label);
+	/* A file name need not be UTF-8 either. */
+	edit_buf_str(out, created ? "--- /dev/null\n+++ b/" : "--- a/");
+	if (!created) {
+		edit_escape(out, label, strlen(label));
+		edit_buf_str(out, "\n+++ b/");
+	}
+	edit_escape(out, label, strlen(label));
+	edit_buf_str(out, "\n");
 	/* Group the changes into hunks: two changes closer than 2 * context share one. */
 	size_t i = 0;
 	while (i < s.n) {
@@ -1375,7 +1389,7 @@ edit_finish(struct edit_job *j, int cancelled)
 		if (j->record)
 			edit_record_put(e, j->call->session_id, j->abs, &j->newid);
 		/* Where the call read or changed the file, for clients to follow. */
-		json_t *loc = json_pack("{s:s}", "path", j->abs);
+		json_t *loc = json_pack("{s:o}", "path", edit_json_path(j->abs));
 		if (j->first_line > 0)
 			json_object_set_new(loc, "line", json_integer((json_int_t)j->first_line));
 		json_t *update = json_pack("{s:[o]}", "locations", loc);
@@ -1384,8 +1398,9 @@ edit_finish(struct edit_job *j, int cancelled)
 		json_decref(update);
 		json_t *content = json_array();
 		if (j->op != EDIT_READ && j->new_text != NULL)
-			json_array_append_new(content, json_pack("{s:s,s:s,s:o,s:s}", "type", "diff",
-								 "path", j->abs, "oldText",
+			json_array_append_new(content, json_pack("{s:s,s:o,s:o,s:s}", "type", "diff",
+								 "path", edit_json_path(j->abs),
+								 "oldText",
 								 j->old_text ? json_string(j->old_text)
 									     : json_null(),
 								 "newText", j->new_text));
@@ -1695,13 +1710,13 @@ edit_describe(void *state, const struct hearth_tool_call *call)
 	json_t *d;
 	if (edit_resolve(e, call->cwd, path, NULL, 0, &j) == 0) {
 		char *title = edit_fmt("%s %s", verb, j.display);
-		json_t *loc = json_pack("{s:s}", "path", j.abs);
+		json_t *loc = json_pack("{s:o}", "path", edit_json_path(j.abs));
 		const json_t *off = json_object_get(call->input, "offset");
 		if (op == EDIT_READ && json_is_integer(off) && json_integer_value(off) >= 1)
 			json_object_set_new(loc, "line", json_integer(json_integer_value(off)));
-		d = json_pack("{s:s,s:s,s:[o],s:s}", "title", title ? title : verb, "kind",
-			      op == EDIT_READ ? "read" : "edit", "locations", loc, "subject",
-			      j.display);
+		d = json_pack("{s:o,s:s,s:[o],s:o}", "title", edit_json_path(title ? title : verb),
+			      "kind", op == EDIT_READ ? "read" : "edit", "locations", loc,
+			      "subject", edit_json_path(j.display));
 		free(title);
 	} else {
 		char *title = edit_fmt("%s %s", verb, path);
