@@ -37,6 +37,7 @@
 #define EDIT_CONTEXT 3
 #define EDIT_MAX_D 1000 /* Myers gives up beyond this many differences */
 #define EDIT_MAX_LINES_LISTED 10
+#define EDIT_MAX_RECORDS 4096 /* files remembered as read, all sessions together */
 
 enum edit_op { EDIT_READ, EDIT_WRITE, EDIT_EDIT };
 
@@ -1349,8 +1350,31 @@ static void
 edit_record_put(struct edit *e, const char *session_id, const char *abs,
 		const struct edit_ident *id)
 {
-	struct edit_record *r = edit_record_find(e, session_id, abs);
-	if (r == NULL) {
+	struct edit_record *r = NULL, **pp;
+	size_t n = 0;
+	/* Most recent first; past EDIT_MAX_RECORDS the oldest are forgotten (such a
+	 * file must then be read again before a change). */
+	for (pp = &e->records; *pp != NULL;) {
+		struct edit_record *c = *pp;
+		if (r == NULL && strcmp(c->session_id, session_id) == 0 &&
+		    strcmp(c->abs, abs) == 0) {
+			*pp = c->next;
+			r = c;
+			continue;
+		}
+		if (++n >= EDIT_MAX_RECORDS) {
+			*pp = c->next;
+			free(c->session_id);
+			free(c->abs);
+			free(c);
+			continue;
+		}
+		pp = &c->next;
+	}
+	if (r != NULL) {
+		r->next = e->records;
+		e->records = r;
+	} else {
 		r = calloc(1, sizeof *r);
 		if (r == NULL)
 			return;
