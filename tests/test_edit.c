@@ -1088,6 +1088,23 @@ test_locations_update(void **state)
 	free(abs);
 }
 
+/* The module remembers the last 4096 files read; an older one must be read again. */
+static void
+test_records_bounded(void **state)
+{
+	char name[32];
+	for (int i = 0; i <= 4096; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		puts_file(name, "x\n");
+		read_ok(name);
+	}
+	expect_err("edit", json_pack("{s:s,s:s,s:s}", "path", "f0", "old_string", "x",
+				     "new_string", "y"),
+		   "f0 has not been read in this session; read it before editing it");
+	expect_ok("edit", json_pack("{s:s,s:s,s:s}", "path", "f1", "old_string", "x",
+				    "new_string", "y"), NULL);
+}
+
 static void
 test_cancel(void **state)
 {
@@ -1199,6 +1216,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_describe_and_list, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup_loaded, teardown),
+		cmocka_unit_test_setup_teardown(test_records_bounded, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_locations_update, setup_loaded, teardown),
 		cmocka_unit_test_setup_teardown(test_offloaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
