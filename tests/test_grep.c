@@ -433,6 +433,56 @@ test_errors(void **state)
 		     "refused: ../../../../etc resolves to /etc, outside the project directory");
 }
 
+/* Malformed, odd and oversized arguments. */
+static void
+test_malformed(void **state)
+{
+	load(NULL);
+	basic_tree();
+	char *huge = xcalloc(1, 100001);
+	memset(huge, 'q', 100000);
+	expect("grep", json_pack("{s:s}", "pattern", huge), "No matches found");
+	huge[0] = '(';
+	huge[1] = 'q';
+	huge[2] = ')';
+	expect_error("grep", json_pack("{s:s}", "pattern", huge),
+		     "invalid regular expression at offset 100000: regular expression is too large");
+	free(huge);
+	expect("grep", json_pack("{s:s,s:i,s:s}", "pattern", "baz", "context", 1000000000,
+				 "path", "a.c"),
+	       "a.c-1-int main\na.c-2-foo bar\na.c:3:baz\na.c-4-foo");
+	expect("grep", json_pack("{s:s,s:i}", "pattern", "foo", "max_results", 0),
+	       "a.c:2:foo bar\n[1 of 3 matches shown; narrow the pattern or path]");
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "foo", "glob", "*.{c"),
+	       "No matches found");
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "foo", "glob", "[a-"), "No matches found");
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "baz", "path", ""), "a.c:3:baz");
+	expect("grep", json_pack("{s:s,s:n}", "pattern", "baz", "path"), "a.c:3:baz");
+	expect_error("grep", json_pack("{s:s,s:i}", "pattern", "foo", "glob", 5),
+		     "glob must be a string");
+	expect_error("grep", json_pack("{s:s,s:i}", "pattern", "foo", "type", 5),
+		     "type must be a string");
+	expect_error("grep", json_pack("{s:s,s:s}", "pattern", "foo", "max_results", "10"),
+		     "max_results must be a non-negative integer");
+	expect_error("grep", json_pack("{}"), "pattern must be a string");
+	expect_error("glob", json_pack("{}"), "pattern must be a string");
+	expect_error("grep", json_pack("{s:s}", "pattern", "a{2,1}"),
+		     "invalid regular expression at offset 5: numbers out of order in {} quantifier");
+	/* Not an object: the core refuses before the module sees it. */
+	int err;
+	char *got = run("grep", json_string("foo"), &err);
+	assert_string_equal(got, "the arguments of 'grep' must be a JSON object");
+	assert_int_equal(err, 1);
+	free(got);
+	/* An empty file and a file that is one line without newline. */
+	put("empty.txt", "");
+	put("one.txt", "foo");
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "foo", "glob", "{empty,one}.txt"),
+	       "one.txt:1:foo");
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "^", "glob", "{empty,one}.txt"),
+	       "empty.txt:1:\none.txt:1:foo");
+}
+
 static void
 test_symlinks(void **state)
 {
@@ -517,6 +567,8 @@ sh(const char *cmd)
 static void
 test_gitignore_vs_git(void **state)
 {
+	if (system("git --version >/dev/null 2>&1") != 0)
+		skip();   /* git is needed to compare with */
 	load(NULL);
 	put(".gitignore",
 	    "# a comment\n"
@@ -536,7 +588,15 @@ test_gitignore_vs_git(void **state)
 	    "ign\n"
 	    "\n"
 	    "*.o\n"
-	    "!important.o\n");
+	    "!important.o\n"
+	    "[unterminated\n"
+	    "!\n"
+	    "/\n"
+	    "   \n"
+	    "sp\\ ace.txt\n"
+	    "a?c.md\n"
+	    "x[a-c]y.md\n"
+	    "no-newline-at-end.txt");
 	const char *files[] = {
 		"a.log", "keep.log", "sub/b.log", "sub/keep.log", "build/out.txt",
 		"sub/build/o2.txt", "build.txt", "rootonly.txt", "sub/rootonly.txt", "doc/a.tmp",
@@ -547,6 +607,8 @@ test_gitignore_vs_git(void **state)
 		"important.o", "sub/important.o",
 		"src/a.c", "src/main.c", "src/local.h", "src/inner/local.h", "src/inner/z.c",
 		"src/inner/main.c", "src/inner/deeper/q.c", "src/keep/a.log", "plain.txt",
+		"[unterminated", "sp ace.txt", "sp.txt", "abc.md", "a/c.md", "xby.md", "xdy.md",
+		"no-newline-at-end.txt", "sub/no-newline-at-end.txt",
 	};
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
 		put(files[i], "content\n");
@@ -765,7 +827,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_modes), T(test_context), T(test_case), T(test_literal_vs_regex),
 		T(test_globs_and_types), T(test_binary_and_encoding), T(test_caps_and_sorting),
-		T(test_errors), T(test_symlinks), T(test_ignore_files), T(test_gitignore_vs_git),
+		T(test_errors), T(test_malformed), T(test_symlinks), T(test_ignore_files), T(test_gitignore_vs_git),
 		T(test_glob), T(test_ls), T(test_describe), T(test_cancel),
 		T(test_fini_while_running),
 	};

@@ -1486,7 +1486,10 @@ grep_job_setup(struct grep_mod *t, struct grep_job *j, struct hearth_tool_call *
 	} else if (g != NULL && !json_is_null(g)) {
 		return asprintf(err, "glob must be a string") < 0 ? HEARTH_ENOMEM : HEARTH_EINVAL;
 	}
-	const char *type = json_string_value(json_object_get(in, "type"));
+	const json_t *tv = json_object_get(in, "type");
+	const char *type = json_string_value(tv);
+	if (tv != NULL && !json_is_null(tv) && type == NULL)
+		return asprintf(err, "type must be a string") < 0 ? HEARTH_ENOMEM : HEARTH_EINVAL;
 	if (type != NULL) {
 		size_t k, nt = sizeof grep_types / sizeof grep_types[0];
 		for (k = 0; k < nt && strcmp(grep_types[k].name, type) != 0; k++)
