@@ -27,6 +27,7 @@
 
 #define GREP_BINARY_PROBE 8192
 #define GREP_MAX_COLUMNS 1000
+#define GREP_PAD 64
 
 enum grep_tool { GREP_GREP, GREP_GLOB, GREP_LS };
 enum grep_mode { GREP_CONTENT, GREP_FILES, GREP_COUNT };
@@ -978,7 +979,8 @@ grep_match_run(struct grep_job *j)
 			close(fd);
 			continue;
 		}
-		size_t want = (size_t)st.st_size + 1, len = 0;
+		/* Zeroed padding: PCRE2's JIT reads ahead in 16-byte chunks. */
+		size_t want = (size_t)st.st_size + GREP_PAD, len = 0;
 		if (want > cap) {
 			char *nb = realloc(buf, want);
 			if (nb == NULL) {
@@ -989,12 +991,12 @@ grep_match_run(struct grep_job *j)
 			cap = want;
 		}
 		ssize_t got;
-		while (len < cap - 1 && (got = read(fd, buf + len, cap - 1 - len)) > 0)
+		while (len < cap - GREP_PAD && (got = read(fd, buf + len, cap - GREP_PAD - len)) > 0)
 			len += (size_t)got;
+		memset(buf + len, 0, GREP_PAD);
 		close(fd);
 		if (memchr(buf, '\0', len < GREP_BINARY_PROBE ? len : GREP_BINARY_PROBE) != NULL)
 			continue;   /* binary */
-		buf[len] = '\0';
 		grep_match_buf(&mt, buf, len, &j->hits[i]);
 	}
 	free(buf);
