@@ -650,6 +650,24 @@ test_gitignore_vs_git(void **state)
 		fprintf(stderr, "--- git keeps\n%s\n--- grep walks\n%s\n", want.p, got);
 	assert_string_equal(got, want.p);
 	free(got);
+	/* From a subdirectory: the rules above it (and info/exclude) still hold. */
+	got = run("grep", json_pack("{s:s,s:s,s:s}", "pattern", "", "path", "sub", "output_mode",
+				    "files_with_matches"), NULL);
+	char *sub_want = xstrdup("");
+	char *copy = xstrdup(want.p);
+	for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l != NULL;
+	     l = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(l, "sub/", 4) != 0)
+			continue;
+		char *w = xasprintf("%s%s%s", sub_want, sub_want[0] ? "\n" : "", l);
+		free(sub_want);
+		sub_want = w;
+	}
+	free(copy);
+	assert_true(sub_want[0] != '\0');
+	assert_string_equal(got, sub_want);
+	free(sub_want);
+	free(got);
 	/* glob walks the same files (sorted here, it sorts by time). */
 	got = run("glob", json_pack("{s:s}", "pattern", "**"), NULL);
 	char **lines = NULL;
