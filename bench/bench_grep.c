@@ -67,7 +67,8 @@ main(int argc, char **argv)
 	defer_init(&loop);
 	if (loader_init() != 0)
 		return 1;
-	char *text = xasprintf("module_dir %s/plugins\nload tool grep\n", HEARTH_BUILDDIR);
+	char *text = xasprintf("module_dir %s/plugins\nload tool grep\n"
+			       "[tool grep]\nmax_results = 1000000\n", HEARTH_BUILDDIR);
 	struct conf *conf = conf_parse("bench.conf", text, strlen(text));
 	free(text);
 	struct registry *reg = registry_new(conf);

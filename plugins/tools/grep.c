@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +409,15 @@ struct grep_job {
 	unsigned long before, after;
 	struct grep_hits *hits;         /* owned, one per file */
 	atomic_size_t next_file;
+	/*
+	 * Files are taken in path order, so once the files before i that are all done
+	 * hold max_results matches, nothing of file i is shown: it is only counted.
+	 * This bounds the memory of a call that matches everywhere.
+	 */
+	pthread_mutex_t prefix_lock;
+	unsigned char *done;            /* owned: per file, under prefix_lock */
+	size_t prefix;                  /* files [0, prefix) are all done */
+	atomic_size_t prefix_matches;   /* their matches */
 	size_t n_workers;
 	struct grep_task *tasks;        /* owned: [0] the walk, then the matchers */
 	size_t n_tasks;
@@ -434,6 +444,8 @@ grep_job_free(struct grep_job *j)
 	free(j->tasks);
 	if (j->re != NULL)
 		pcre2_code_free(j->re);
+	free(j->done);
+	pthread_mutex_destroy(&j->prefix_lock);
 	free(j->literal);
 	free(j->root);
 	free(j->display);
@@ -885,6 +897,7 @@ grep_match_buf(struct grep_matcher *mt, const char *buf, size_t len, struct grep
 	size_t after_pos = 0;         /* start of the line after the last match line */
 	unsigned long after_line = 0; /* its number; 0 when no match yet */
 	size_t stored = 0;
+	size_t limit = atomic_load(&j->prefix_matches) >= j->max_results ? 0 : j->max_results;
 	while (pos <= len) {
 		if ((++spins & 0x3ff) == 0 && atomic_load_explicit(&j->cancel, memory_order_relaxed))
 			break;
@@ -914,7 +927,7 @@ grep_match_buf(struct grep_matcher *mt, const char *buf, size_t len, struct grep
 					gap < j->after ? gap : j->after);
 		}
 		after_line = 0;
-		if (j->mode == GREP_CONTENT && stored < j->max_results) {
+		if (j->mode == GREP_CONTENT && stored < limit) {
 			/* before-context */
 			unsigned long want = j->before;
 			if (want > line_no - 1 - e.last_line)
@@ -944,6 +957,58 @@ grep_match_buf(struct grep_matcher *mt, const char *buf, size_t len, struct grep
 /* A matching worker: takes files from the shared index until none are left. */
 static void grep_match_run(struct grep_job *j);
 
+/* Read file i into *buf (grown as needed, *cap bytes) and match it, unless binary. */
+static void
+grep_match_file(struct grep_matcher *mt, size_t i, char **buf, size_t *cap)
+{
+	struct grep_job *j = mt->j;
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/%s", j->root, j->files[i].rel) >= (int)sizeof path)
+		return;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	/* Zeroed padding: PCRE2's JIT reads ahead in 16-byte chunks. */
+	size_t want = (size_t)st.st_size + GREP_PAD, len = 0;
+	if (want > *cap) {
+		char *nb = realloc(*buf, want);
+		if (nb == NULL) {
+			close(fd);
+			return;
+		}
+		*buf = nb;
+		*cap = want;
+	}
+	char *b = *buf;
+	ssize_t got;
+	while (len < *cap - GREP_PAD && (got = read(fd, b + len, *cap - GREP_PAD - len)) > 0)
+		len += (size_t)got;
+	memset(b + len, 0, GREP_PAD);
+	close(fd);
+	if (memchr(b, '\0', len < GREP_BINARY_PROBE ? len : GREP_BINARY_PROBE) != NULL)
+		return;   /* binary */
+	grep_match_buf(mt, b, len, &j->hits[i]);
+}
+
+/* File i is matched: move the done prefix on. */
+static void
+grep_file_done(struct grep_job *j, size_t i)
+{
+	pthread_mutex_lock(&j->prefix_lock);
+	j->done[i] = 1;
+	size_t add = 0;
+	while (j->prefix < j->n_files && j->done[j->prefix])
+		add += j->hits[j->prefix++].matches;
+	if (add > 0)
+		atomic_fetch_add(&j->prefix_matches, add);
+	pthread_mutex_unlock(&j->prefix_lock);
+}
+
 static void
 grep_match_work(void *arg)
 {
@@ -968,36 +1033,8 @@ grep_match_run(struct grep_job *j)
 		size_t i = atomic_fetch_add(&j->next_file, 1);
 		if (i >= j->n_files)
 			break;
-		char path[PATH_MAX];
-		if (snprintf(path, sizeof path, "%s/%s", j->root, j->files[i].rel) >= (int)sizeof path)
-			continue;
-		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0)
-			continue;
-		struct stat st;
-		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-			close(fd);
-			continue;
-		}
-		/* Zeroed padding: PCRE2's JIT reads ahead in 16-byte chunks. */
-		size_t want = (size_t)st.st_size + GREP_PAD, len = 0;
-		if (want > cap) {
-			char *nb = realloc(buf, want);
-			if (nb == NULL) {
-				close(fd);
-				continue;
-			}
-			buf = nb;
-			cap = want;
-		}
-		ssize_t got;
-		while (len < cap - GREP_PAD && (got = read(fd, buf + len, cap - GREP_PAD - len)) > 0)
-			len += (size_t)got;
-		memset(buf + len, 0, GREP_PAD);
-		close(fd);
-		if (memchr(buf, '\0', len < GREP_BINARY_PROBE ? len : GREP_BINARY_PROBE) != NULL)
-			continue;   /* binary */
-		grep_match_buf(&mt, buf, len, &j->hits[i]);
+		grep_match_file(&mt, i, &buf, &cap);
+		grep_file_done(j, i);
 	}
 	free(buf);
 	if (mt.md != NULL)
@@ -1217,7 +1254,8 @@ grep_walk_done_cb(void *arg, int status)
 		return;
 	}
 	j->hits = calloc(j->n_files, sizeof *j->hits);
-	if (j->hits == NULL) {
+	j->done = calloc(j->n_files, 1);
+	if (j->hits == NULL || j->done == NULL) {
 		grep_job_error(j, "out of memory");
 		grep_job_end(j);
 		return;
@@ -1663,6 +1701,7 @@ grep_run(void *state, struct hearth_tool_call *call)
 	struct grep_job *j = calloc(1, sizeof *j);
 	if (j == NULL)
 		return HEARTH_ENOMEM;
+	pthread_mutex_init(&j->prefix_lock, NULL);
 	j->host = t->host;
 	j->call = call;
 	j->n_workers = (size_t)t->workers;
