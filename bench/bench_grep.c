@@ -4,9 +4,7 @@
  * and the number of result lines. Driven by bench/bench_grep.sh (make bench).
  *
  *     bench_grep DIR PATTERN [i]     ("i": case-insensitive; output_mode count)
- *
- * The core's path_allowed() is still a stub that refuses everything: like the
- * tests, this replaces it with one that allows DIR.
+ * DIR is the call's project directory.
  */
 #include "config.h"
 
@@ -27,12 +25,6 @@
 #include "xmalloc.h"
 
 static json_t *bench_result;
-
-static int
-bench_path_allowed(struct hearth_tool_call *call, const char *path, int write)
-{
-	return 0;
-}
 
 static void
 bench_done_cb(void *arg, json_t *result)
@@ -75,9 +67,6 @@ main(int argc, char **argv)
 	if (registry_load_all(reg) != 0)
 		return 1;
 	tools_set_registry(reg);
-	struct module *m = registry_find(reg, HEARTH_KIND_TOOL, "grep");
-	int (*fn)(struct hearth_tool_call *, const char *, int) = bench_path_allowed;
-	memcpy((char *)m->host + offsetof(struct hearth_host, path_allowed), &fn, sizeof fn);
 
 	json_t *in = json_pack("{s:s,s:s,s:b,s:i}", "pattern", argv[2], "output_mode", "count",
 			       "case_insensitive", argc > 3 && strcmp(argv[3], "i") == 0,

@@ -2,9 +2,8 @@
  * test_grep.c: the grep tool module (grep, glob, ls) loaded through the real
  * registry and run with the core's tools_start() against real temporary trees;
  * .gitignore semantics are checked against `git check-ignore` on the same tree.
- *
- * The core's host->path_allowed() is still a stub that refuses everything, so the
- * test puts in its own: inside the temporary tree 0, elsewhere HEARTH_EPERM.
+ * Confinement is the core's: host->path_allowed() allows the call's project (the
+ * temporary tree, or a directory in it) and what [tool grep] allow_paths names.
  */
 #include "config.h"
 
@@ -42,15 +41,6 @@ struct fixture {
 
 static struct fixture *F;
 
-static int
-test_path_allowed(struct hearth_tool_call *call, const char *path, int write)
-{
-	size_t n = strlen(F->tmp);
-	if (strncmp(path, F->tmp, n) == 0 && (path[n] == '\0' || path[n] == '/'))
-		return 0;
-	return HEARTH_EPERM;
-}
-
 static void
 load(const char *extra)
 {
@@ -62,10 +52,7 @@ load(const char *extra)
 	F->reg = registry_new(F->conf);
 	assert_int_equal(registry_load_all(F->reg), 0);
 	tools_set_registry(F->reg);
-	struct module *m = registry_find(F->reg, HEARTH_KIND_TOOL, "grep");
-	assert_non_null(m);
-	int (*fn)(struct hearth_tool_call *, const char *, int) = test_path_allowed;
-	memcpy((char *)m->host + offsetof(struct hearth_host, path_allowed), &fn, sizeof fn);
+	assert_non_null(registry_find(F->reg, HEARTH_KIND_TOOL, "grep"));
 }
 
 static int
@@ -225,13 +212,37 @@ test_modes(void **state)
 	char *got = run_in(sub, "grep", json_pack("{s:s}", "pattern", "foo"), &err);
 	assert_string_equal(got, "b.txt:2:FOO foo");
 	free(got);
-	/* A path outside the cwd prints absolute paths. */
+	/* Above the project: refused. */
 	got = run_in(sub, "grep", json_pack("{s:s,s:s}", "pattern", "main", "path", ".."), &err);
-	char *want = xasprintf("%s/a.c:1:int main", F->tmp);
+	char *want = xasprintf("refused: .. resolves to %s, outside the project directory",
+			       F->tmp);
 	assert_string_equal(got, want);
+	assert_int_equal(err, 1);
 	free(want);
 	free(got);
 	free(sub);
+}
+
+/* allow_paths lets a call read outside its project; paths print absolute then. */
+static void
+test_allow_paths(void **state)
+{
+	char *extra = xasprintf("allow_paths = %s*\n", F->tmp);
+	load(extra);
+	free(extra);
+	basic_tree();
+	char *sub = xasprintf("%s/sub", F->tmp);
+	int err;
+	char *got = run_in(sub, "grep", json_pack("{s:s,s:s}", "pattern", "main", "path", ".."),
+			   &err);
+	char *want = xasprintf("%s/a.c:1:int main", F->tmp);
+	assert_string_equal(got, want);
+	assert_int_equal(err, 0);
+	free(want);
+	free(got);
+	free(sub);
+	expect_error("grep", json_pack("{s:s,s:s}", "pattern", "root", "path", "/etc"),
+		     "refused: /etc resolves to /etc, outside the project directory");
 }
 
 static void
@@ -757,6 +768,12 @@ test_describe(void **state)
 		json_object_get(d, "locations"), 0), "path")), abs);
 	free(abs);
 	json_decref(d);
+	json_t *abs_in = json_pack("{s:s,s:s%}", "pattern", "x", "path", F->tmp, strlen(F->tmp));
+	json_object_set_new(abs_in, "path", json_sprintf("%s/src", F->tmp));
+	d = tools_describe("grep", abs_in, "s1", F->tmp);
+	assert_string_equal(json_string_value(json_object_get(d, "subject")), "src");
+	json_decref(d);
+	json_decref(abs_in);
 	d = tools_describe("glob", in, "s1", F->tmp);
 	assert_string_equal(json_string_value(json_object_get(d, "title")),
 			    "Find files matching foo in src");
@@ -843,7 +860,7 @@ main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_modes), T(test_context), T(test_case), T(test_literal_vs_regex),
+		T(test_modes), T(test_allow_paths), T(test_context), T(test_case), T(test_literal_vs_regex),
 		T(test_globs_and_types), T(test_binary_and_encoding), T(test_caps_and_sorting),
 		T(test_errors), T(test_malformed), T(test_symlinks), T(test_ignore_files), T(test_gitignore_vs_git),
 		T(test_glob), T(test_ls), T(test_describe), T(test_cancel),

@@ -1769,6 +1769,11 @@ grep_describe(void *state, const struct hearth_tool_call *call)
 		rc = asprintf(&title, "List %s", path);
 	if (rc < 0)
 		return NULL;
+	/* The subject permission patterns match: project-relative when inside. */
+	const char *subject = path;
+	size_t cl = strlen(call->cwd);
+	if (strncmp(path, call->cwd, cl) == 0 && path[cl] == '/' && path[cl + 1] != '\0')
+		subject = path + cl + 1;
 	char *abs = NULL;
 	if (path[0] == '/')
 		abs = strdup(path);
@@ -1777,7 +1782,7 @@ grep_describe(void *state, const struct hearth_tool_call *call)
 	else if (asprintf(&abs, "%s/%s", call->cwd, path) < 0)
 		abs = NULL;
 	json_t *d = json_pack("{s:s,s:s,s:s,s:[{s:s}]}", "title", title, "kind",
-			      strcmp(call->tool, "ls") == 0 ? "read" : "search", "subject", path,
+			      strcmp(call->tool, "ls") == 0 ? "read" : "search", "subject", subject,
 			      "locations", "path", abs != NULL ? abs : call->cwd);
 	free(title);
 	free(abs);
