@@ -19,9 +19,7 @@
 #include "conf.h"
 #include "xmalloc.h"
 
-#ifndef HEARTH_DEFAULT_CONF
-#define HEARTH_DEFAULT_CONF ""
-#endif
+#include "default-conf.h"   /* generated from Makefile.am's HEARTH_DEFAULT_CONF */
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
