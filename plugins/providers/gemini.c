@@ -1456,6 +1456,8 @@ gemini_list_done_cb(void *arg, int error, long status, const char *message)
 		}
 	}
 	gemini_list_unlink(l);
+	if (e.message != NULL && e.http_status == 0 && error == 0)
+		e.http_status = l->reply.status;   /* a page the server sent but we cannot use */
 	if (e.message != NULL) {
 		struct hearth_provider_error view = gemini_err_view(&e);
 		l->done(l->arg, NULL, &view);
