@@ -637,6 +637,12 @@ test_http_errors(void **state)
 		  HEARTH_PERR_RATE_LIMITED, 1, 0, "RESOURCE_EXHAUSTED" },
 		{ 429, NULL, "Resource exhausted.", NULL, NULL,
 		  HEARTH_PERR_RATE_LIMITED, 1, 0, "RESOURCE_EXHAUSTED" },
+		{ 429, NULL, "Quota exceeded for metric x. Please retry in 36.2s.", NULL, NULL,
+		  HEARTH_PERR_RATE_LIMITED, 1, 36200, "RESOURCE_EXHAUSTED" },
+		{ 429, NULL, "Quota exceeded. Please retry in 2ms.", NULL, NULL,
+		  HEARTH_PERR_RATE_LIMITED, 1, 0, "RESOURCE_EXHAUSTED" },
+		{ 429, NULL, "Quota exceeded. Please retry in 1s.", "7s", NULL,
+		  HEARTH_PERR_RATE_LIMITED, 1, 7000, "RESOURCE_EXHAUSTED" },
 		{ 500, NULL, "An internal error has occurred.", NULL, "text/event-stream",
 		  HEARTH_PERR_SERVER, 1, 0, "INTERNAL" },
 		{ 503, NULL, "The model is overloaded. Please try again later.", NULL, NULL,
@@ -678,6 +684,24 @@ test_http_errors(void **state)
 	r = run(f, "[{\"type\":\"http_error\",\"status\":418,\"body\":\"{\\\"error\\\": 5}\"}]");
 	assert_error(r, HEARTH_PERR_BAD_REQUEST, 418, 0, 0,
 		     "HTTP 418 with a body that is not a Google error: {\"error\": 5}", NULL);
+	rec_free(r);
+	/* An error body past the 1 MiB kept: cut, and reported as what it is. */
+	size_t big = 2u * 1024 * 1024;
+	char *junk = xmalloc(big + 1);
+	memset(junk, 'x', big);
+	junk[big] = '\0';
+	json_t *steps = json_pack("[{s:s,s:i,s:s}]", "type", "http_error", "status", 500, "body",
+				  junk);
+	char *text = json_dumps(steps, 0);
+	json_decref(steps);
+	junk[200] = '\0';
+	char *want = xasprintf("HTTP 500 with a body that is not a Google error: %s", junk);
+	free(junk);
+	fake_gemini_set_chunking(f->fg, 0, 0);
+	r = run(f, text);
+	free(text);
+	assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, want, NULL);
+	free(want);
 	rec_free(r);
 	/* The real answers to a wrong and a missing key. */
 	fake_gemini_set_key(f->fg, "another key");
@@ -805,6 +829,21 @@ test_network_error(void **state)
 	RUN_UNTIL(f, r->done);
 	assert_string_equal(r->log, "D:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_NETWORK);
+	assert_int_equal(r->err.retryable, 1);
+	rec_free(r);
+}
+
+static void
+test_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "timeout_ms = 300\n"), 0);
+	fake_gemini_set_chunking(f->fg, 0, 0);
+	push(f, "[{\"type\":\"text\",\"text\":\"slow\"},{\"type\":\"hang\"}]");
+	struct rec *r = start(f, NULL);
+	RUN_UNTIL(f, r->done);
+	assert_string_equal(r->log, "T:slow\nE:-\nU:7,0,0,0,0\nD:7\n");
+	assert_int_equal(r->err.type, HEARTH_PERR_TIMEOUT);
 	assert_int_equal(r->err.retryable, 1);
 	rec_free(r);
 }
@@ -1269,6 +1308,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_translate_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_request_refused, setup, teardown),

@@ -317,6 +317,19 @@ gemini_status_error(const json_t *error, long http, struct gemini_err *e)
 	gemini_err_set(e, type, retryable, status[0] ? status : NULL, message);
 	e->http_status = st;
 	e->retry_after_ms = gemini_retry_delay(error);
+	/* Without RetryInfo the message may still say "Please retry in 36.2s." */
+	const char *in = vmsg != NULL ? strstr(vmsg, "Please retry in ") : NULL;
+	if (e->retry_after_ms == 0 && type == HEARTH_PERR_RATE_LIMITED && in != NULL) {
+		char num[32];
+		in += strlen("Please retry in ");
+		size_t n = strspn(in, "0123456789.");
+		if (n > 0 && n < sizeof num - 1 && in[n] == 's') {
+			memcpy(num, in, n);
+			num[n] = 's';
+			num[n + 1] = '\0';
+			e->retry_after_ms = gemini_duration_ms(num);
+		}
+	}
 }
 
 /* A printable excerpt of a body that is not a Google error: its start, on one
