@@ -19,8 +19,9 @@
  *     fake_gemini_free(fg);
  *
  * A reply is a JSON array of steps, each one event unless said; every chunk
- * carries "modelVersion" and "responseId" (default "resp_fake<reply number>"), and
- * all but the last an interim usageMetadata (promptTokenCount 7). Steps:
+ * carries "modelVersion" and "responseId" ("resp_fake<N>", N counting the replies
+ * pushed from 1), and usageMetadata: the finish step's own, an interim one
+ * (promptTokenCount 7, as the API's early chunks say) on the others. Steps:
  *
  *   text        text: a string (one chunk) or an array of strings (one chunk
  *               each); thought: true makes them thought parts; signature: a
