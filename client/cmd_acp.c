@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,23 +99,9 @@ cmd_acp_bridge(int sock)
 int
 cmd_acp_main(const struct hearth_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			hearth_usage_cmd("acp", stdout);
-			return HEARTH_EXIT_OK;
-		}
-		hearth_usage_cmd("acp", stderr);
-		return HEARTH_EXIT_USAGE;
-	}
-	if (optind < argc) {
-		hearth_error("acp: unexpected argument '%s'", argv[optind]);
-		return HEARTH_EXIT_USAGE;
-	}
+	int early = hearth_options("acp", argc, argv, NULL, 0);
+	if (early >= 0)
+		return early;
 	struct connect_opts co = {
 		.socket_path = o->socket_path, .config = o->config, .no_start = o->no_start,
 	};

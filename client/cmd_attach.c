@@ -17,19 +17,9 @@
 int
 cmd_attach_main(const struct hearth_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			hearth_usage_cmd("attach", stdout);
-			return HEARTH_EXIT_OK;
-		}
-		hearth_usage_cmd("attach", stderr);
-		return HEARTH_EXIT_USAGE;
-	}
+	int early = hearth_options("attach", argc, argv, NULL, 1);
+	if (early >= 0)
+		return early;
 	if (argc - optind != 1) {
 		hearth_error("attach needs exactly one session ID");
 		hearth_usage_cmd("attach", stderr);

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <poll.h>
 #include <signal.h>
@@ -386,23 +385,9 @@ cmd_doctor_store(struct cmd_doctor *d)
 int
 cmd_doctor_main(const struct hearth_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			hearth_usage_cmd("doctor", stdout);
-			return HEARTH_EXIT_OK;
-		}
-		hearth_usage_cmd("doctor", stderr);
-		return HEARTH_EXIT_USAGE;
-	}
-	if (optind < argc) {
-		hearth_error("doctor: unexpected argument '%s'", argv[optind]);
-		return HEARTH_EXIT_USAGE;
-	}
+	int early = hearth_options("doctor", argc, argv, NULL, 0);
+	if (early >= 0)
+		return early;
 	struct cmd_doctor d = { .opts = o };
 	cmd_doctor_config(&d);
 	cmd_doctor_modules(&d);

@@ -1,7 +1,6 @@
 /* cmd_sessions.c: `hearth sessions`: the daemon's sessions, as a table or JSON. */
 #include "config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,27 +161,10 @@ cmd_sessions_table(const json_t *sessions)
 int
 cmd_sessions_main(const struct hearth_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int as_json = 0, opt;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': as_json = 1; break;
-		case 'h':
-			hearth_usage_cmd("sessions", stdout);
-			return HEARTH_EXIT_OK;
-		default:
-			hearth_usage_cmd("sessions", stderr);
-			return HEARTH_EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		hearth_error("sessions: unexpected argument '%s'", argv[optind]);
-		return HEARTH_EXIT_USAGE;
-	}
+	int as_json = 0;
+	int early = hearth_options("sessions", argc, argv, &as_json, 0);
+	if (early >= 0)
+		return early;
 	struct client_rpc *c = hearth_connect(o, 1, NULL);
 	if (c == NULL)
 		return HEARTH_EXIT_ERROR;

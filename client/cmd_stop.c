@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,23 +42,9 @@ cmd_stop_wait(const char *path)
 int
 cmd_stop_main(const struct hearth_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			hearth_usage_cmd("stop", stdout);
-			return HEARTH_EXIT_OK;
-		}
-		hearth_usage_cmd("stop", stderr);
-		return HEARTH_EXIT_USAGE;
-	}
-	if (optind < argc) {
-		hearth_error("stop: unexpected argument '%s'", argv[optind]);
-		return HEARTH_EXIT_USAGE;
-	}
+	int early = hearth_options("stop", argc, argv, NULL, 0);
+	if (early >= 0)
+		return early;
 
 	int fd;
 	int rc = connect_once(o->socket_path, &fd);

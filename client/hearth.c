@@ -27,6 +27,7 @@ static const struct hearth_cmd {
 		 "                  [--format text|json] PROMPT",
 	  "send PROMPT (- reads stdin) and stream the answer", cmd_run_main },
 	{ "sessions", "[--json]", "list the sessions", cmd_sessions_main },
+	{ "models", "[--json]", "list the models of every provider", cmd_models_main },
 	{ "attach", "ID", "replay a session, then follow it live", cmd_attach_main },
 	{ "acp", "", "speak ACP on stdin and stdout, for editors", cmd_acp_main },
 	{ "stop", "", "stop the daemon", cmd_stop_main },
@@ -61,6 +62,36 @@ hearth_usage_cmd(const char *name, FILE *out)
 				hearth_cmds[i].args[0] != '\0' ? " " : "", hearth_cmds[i].args,
 				hearth_cmds[i].summary);
 	}
+}
+
+int
+hearth_options(const char *cmd, int argc, char **argv, int *as_json, int any_args)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			hearth_usage_cmd(cmd, stdout);
+			return HEARTH_EXIT_OK;
+		}
+		if (opt == 'j' && as_json != NULL) {
+			*as_json = 1;
+			continue;
+		}
+		if (opt == 'j')
+			hearth_error("%s: unknown option '--json'", cmd);
+		hearth_usage_cmd(cmd, stderr);
+		return HEARTH_EXIT_USAGE;
+	}
+	if (!any_args && optind < argc) {
+		hearth_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+		return HEARTH_EXIT_USAGE;
+	}
+	return -1;
 }
 
 void

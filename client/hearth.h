@@ -46,8 +46,16 @@ struct client_rpc *hearth_connect(const struct hearth_opts *o, int may_start, js
 int hearth_call(struct client_rpc *c, const char *method, json_t *params, json_t **result);
 
 /* The commands: argv[0] is "hearth NAME"; each returns the exit status. */
+/*
+ * The options every simple command shares: -h/--help, and --json when as_json is
+ * not NULL (it is set to 1). Positional arguments are refused unless any_args; the
+ * caller reads them from optind. Returns -1 to go on, else the exit status.
+ */
+int hearth_options(const char *cmd, int argc, char **argv, int *as_json, int any_args);
+
 int cmd_run_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_sessions_main(const struct hearth_opts *o, int argc, char **argv);
+int cmd_models_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_attach_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_acp_main(const struct hearth_opts *o, int argc, char **argv);
 int cmd_stop_main(const struct hearth_opts *o, int argc, char **argv);

@@ -12,6 +12,7 @@
 #include "defer.h"
 #include "host.h"
 #include "log.h"
+#include "models.h"
 #include "rpc.h"
 #include "session.h"
 #include "store.h"
@@ -87,6 +88,17 @@ acp_config_options(struct session *s)
 		}
 		free(v);
 	}
+	/* Every listed model is a value (the list comes from the last refresh). */
+	size_t i;
+	json_t *m;
+	json_array_foreach(models_cached(), i, m) {
+		const char *v = json_string_value(json_object_get(m, "id"));
+		if (v == NULL || json_object_get(seen, v) != NULL)
+			continue;
+		json_array_append_new(options, json_pack("{s:s,s:O}", "value", v, "name",
+							 json_object_get(m, "name")));
+		json_object_set_new(seen, v, json_true());
+	}
 	json_t *out = json_pack("[{s:s,s:s,s:s,s:s,s:s,s:o}]", "id", "model", "name", "Model",
 				"category", "model", "type", "select", "currentValue", current,
 				"options", options);
@@ -143,6 +155,11 @@ acp_authenticate(struct hearth_conn *c, struct rpc_msg *m)
 }
 
 static void
+acp_models_ignore_cb(void *arg, const json_t *result)
+{
+}
+
+static void
 acp_session_new(struct hearth_conn *c, struct rpc_msg *m)
 {
 	const char *cwd, *model = NULL;
@@ -164,6 +181,12 @@ acp_session_new(struct hearth_conn *c, struct rpc_msg *m)
 			return;
 		}
 		free(id);
+	}
+	/* The first session asks the providers for their models, in the background. */
+	static int models_asked;
+	if (!models_asked) {
+		models_asked = 1;
+		models_refresh(acp_models_ignore_cb, &models_asked);
 	}
 	struct session *s = session_create(cwd, model, &why);
 	if (s == NULL) {
@@ -446,6 +469,47 @@ acp_hearth_daemon(struct hearth_conn *c, struct rpc_msg *m)
 				       ctx->runtime_dir));
 }
 
+/* A `_hearth/models` request waiting for the providers' lists. */
+struct acp_models_req {
+	struct hearth_conn *conn;
+	json_t *id;
+	struct acp_models_req *next;
+};
+
+static struct acp_models_req *acp_models_reqs;
+
+static void
+acp_models_unlink(struct acp_models_req *q)
+{
+	for (struct acp_models_req **pp = &acp_models_reqs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == q) {
+			*pp = q->next;
+			return;
+		}
+	}
+}
+
+static void
+acp_models_done_cb(void *arg, const json_t *result)
+{
+	struct acp_models_req *q = arg;
+	acp_models_unlink(q);
+	conn_reply(q->conn, q->id, json_deep_copy(result));
+	json_decref(q->id);
+	free(q);
+}
+
+static void
+acp_hearth_models(struct hearth_conn *c, struct rpc_msg *m)
+{
+	struct acp_models_req *q = xcalloc(1, sizeof *q);
+	q->conn = c;
+	q->id = json_deep_copy(m->id);
+	q->next = acp_models_reqs;
+	acp_models_reqs = q;
+	models_refresh(acp_models_done_cb, q);
+}
+
 static void
 acp_shutdown_cb(void *arg)
 {
@@ -484,6 +548,7 @@ static const struct {
 	{ "_hearth/rename", acp_hearth_rename, 0 },
 	{ "_hearth/sessions", acp_hearth_sessions, 0 },
 	{ "_hearth/daemon", acp_hearth_daemon, 0 },
+	{ "_hearth/models", acp_hearth_models, 0 },
 	{ "_hearth/shutdown", acp_hearth_shutdown, 0 },
 };
 
@@ -515,8 +580,29 @@ acp_dispatch(struct hearth_conn *c, struct rpc_msg *m)
 static void
 acp_conn_gone(struct hearth_conn *c)
 {
+	for (struct acp_models_req *q = acp_models_reqs, *next; q != NULL; q = next) {
+		next = q->next;
+		if (q->conn == c) {
+			models_forget(q);
+			acp_models_unlink(q);
+			json_decref(q->id);
+			free(q);
+		}
+	}
 	agent_conn_gone(c);
 	session_conn_gone(c);
+}
+
+void
+acp_close(void)
+{
+	while (acp_models_reqs != NULL) {
+		struct acp_models_req *q = acp_models_reqs;
+		acp_models_reqs = q->next;
+		json_decref(q->id);
+		free(q);
+	}
+	models_close();
 }
 
 void
@@ -524,5 +610,6 @@ acp_init(struct registry *registry, void (*shutdown)(void))
 {
 	acp_registry = registry;
 	acp_shutdown = shutdown;
+	models_init(registry);
 	conn_set_dispatch(acp_dispatch, acp_conn_gone);
 }

@@ -12,5 +12,7 @@
  * called (on a later loop iteration) when a client asks the daemon to stop.
  */
 void acp_init(struct registry *registry, void (*shutdown)(void));
+/* Drop what waits on providers (shutdown, after their fini). */
+void acp_close(void);
 
 #endif

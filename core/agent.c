@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "permission.h"
 #include "rpc.h"
 #include "store.h"
 #include "tools.h"
@@ -61,6 +63,13 @@ struct turn {
 static uv_loop_t *agent_loop;
 static struct registry *agent_registry;
 static struct turn *agent_turns;
+static int agent_max_steps = AGENT_MAX_STEPS;
+
+void
+agent_set_max_steps(int max_steps)
+{
+	agent_max_steps = max_steps > 0 ? max_steps : AGENT_MAX_STEPS;
+}
 
 void
 agent_init(uv_loop_t *loop, struct registry *registry)
@@ -384,14 +393,75 @@ agent_backoff_ms(int attempt, uint64_t retry_after_ms)
 	return base / 2 + (uint64_t)(rand() % (int)(base / 2 + 1));
 }
 
+/*
+ * The cost of a call in millionths of a dollar, from the provider's
+ * `price.<model> = input, output[, cache_read, cache_write]` key (dollars per
+ * million tokens); 0 when no price is configured.
+ */
+static int64_t
+agent_cost_micros(const struct turn *t)
+{
+	char *key = xasprintf("price.%s", t->model_id);
+	const char *v = json_string_value(json_object_get(t->provider->conf->section, key));
+	free(key);
+	if (v == NULL)
+		return 0;
+	double p[4] = { 0, 0, 0, 0 };
+	int n = sscanf(v, "%lf , %lf , %lf , %lf", &p[0], &p[1], &p[2], &p[3]);
+	if (n < 2) {
+		log_warn("%s: price.%s = '%s' is not 'input, output[, cache read, cache write]' "
+			 "in dollars per million tokens", t->provider->who, t->model_id, v);
+		return 0;
+	}
+	if (n < 3)
+		p[2] = p[0];
+	if (n < 4)
+		p[3] = p[0];
+	/* tokens x dollars per million tokens = millionths of a dollar. */
+	double micros = (double)t->usage.input_tokens * p[0] +
+			(double)t->usage.output_tokens * p[1] +
+			(double)t->usage.cache_read_tokens * p[2] +
+			(double)t->usage.cache_write_tokens * p[3];
+	return (int64_t)(micros + 0.5);
+}
+
+/* Tell the followers how full the context is and what the session has cost. */
+static void
+turn_emit_usage(struct turn *t)
+{
+	const struct hearth_usage *u = &t->usage;
+	struct store_usage total;
+	if (store_session_usage(agent_store(), t->s->id, &total) != 0)
+		return;
+	json_t *update = json_pack(
+		"{s:s,s:I,s:I,s:{s:f,s:s},s:{s:{s:I,s:I,s:I,s:I,s:I}}}",
+		"sessionUpdate", "usage_update",
+		"used", (json_int_t)(u->input_tokens + u->cache_read_tokens + u->cache_write_tokens +
+				     u->output_tokens),
+		"size", (json_int_t)0,
+		"cost", "amount", (double)total.cost_micros / 1e6, "currency", "USD",
+		"_meta", "hearth", "inputTokens", (json_int_t)total.tokens.input_tokens,
+		"outputTokens", (json_int_t)total.tokens.output_tokens,
+		"reasoningTokens", (json_int_t)total.tokens.reasoning_tokens,
+		"cacheReadTokens", (json_int_t)total.tokens.cache_read_tokens,
+		"cacheWriteTokens", (json_int_t)total.tokens.cache_write_tokens);
+	session_emit(t->s, update);
+	json_decref(update);
+}
+
 static void
 sink_done(void *arg, enum hearth_finish finish, const struct hearth_provider_error *err)
 {
 	struct turn *t = arg;
 	t->pcall = NULL;
 	turn_close_part(t, NULL);
-	if (store_message_finish(agent_store(), t->msg_id, finish, &t->usage, 0) != 0)
+	int has_usage = t->usage.input_tokens + t->usage.output_tokens +
+			t->usage.cache_read_tokens + t->usage.cache_write_tokens > 0;
+	if (store_message_finish(agent_store(), t->msg_id, finish, &t->usage,
+				 agent_cost_micros(t)) != 0)
 		log_error("%s", store_errmsg(agent_store()));
+	if (has_usage)
+		turn_emit_usage(t);
 
 	if (finish == HEARTH_FINISH_ERROR) {
 		uint32_t type = err != NULL ? err->type : HEARTH_PERR_PROTOCOL;
@@ -535,7 +605,7 @@ turn_step(struct turn *t)
 		turn_end(t, "cancelled", 0, NULL);
 		return;
 	}
-	if (t->steps >= AGENT_MAX_STEPS) {
+	if (t->steps >= agent_max_steps) {
 		turn_end(t, "max_turn_requests", 0, NULL);
 		return;
 	}
@@ -866,16 +936,12 @@ turn_run_next_call(struct turn *t)
 		turn_refuse_call(t, call, "unknown tool");
 		return;
 	}
-	uint32_t perm = def->default_permission;
-	char *remembered = NULL;
-	if (store_permission_get(agent_store(), t->s->cwd, name,
-				 json_string_value(json_object_get(call, "subject")),
-				 &remembered) == 0) {
-		perm = strcmp(remembered, "allow") == 0 ? HEARTH_PERM_ALLOW : HEARTH_PERM_DENY;
-		free(remembered);
-	}
+	const char *why = NULL;
+	enum hearth_permission perm = permission_decide(
+		m, def, json_string_value(json_object_get(call, "subject")), t->s->cwd,
+		agent_store(), &why);
 	if (perm == HEARTH_PERM_DENY)
-		turn_refuse_call(t, call, "denied by the permission rules");
+		turn_refuse_call(t, call, why);
 	else if (perm == HEARTH_PERM_ALLOW)
 		turn_run_call(t, call);
 	else

@@ -23,6 +23,7 @@
 #include "registry.h"
 #include "session.h"
 
+/* The default for the number of model requests one turn may make (max_steps). */
 #define AGENT_MAX_STEPS 50
 #define AGENT_FLUSH_MS 100
 #define AGENT_FLUSH_BYTES 16384
@@ -33,6 +34,8 @@
 #define AGENT_CONTEXT_FILE_MAX (64 * 1024)
 
 void agent_init(uv_loop_t *loop, struct registry *registry);
+/* How many model requests a turn may make (plugins.conf's max_steps). */
+void agent_set_max_steps(int max_steps);
 
 /*
  * Start a turn: `blocks` (borrowed) is the ACP prompt (content blocks). The answer

@@ -582,6 +582,7 @@ static const struct conf_directive conf_directives[] = {
 	{ "stop_on_module_error", 1, "yes or no" },
 	{ "log_level", 1, "error, warn, info or debug" },
 	{ "log_file", 1, "a file name" },
+	{ "max_steps", 1, "a number of model requests" },
 };
 
 /* A directive: s is the trimmed line, without '='. */
@@ -660,6 +661,14 @@ conf_directive(struct conf_parser *p, char *s)
 		if (log_parse_level(args[0], &c->log_level) < 0)
 			conf_error(p, p->line, "invalid log level '%s' (expected error, warn, info or debug)",
 				   conf_show(show, args[0]));
+	} else if (strcmp(d->name, "max_steps") == 0) {
+		char *end;
+		long n = strtol(args[0], &end, 10);
+		if (args[0][0] == '\0' || *end != '\0' || n < 1 || n > CONF_MAX_STEPS_LIMIT)
+			conf_error(p, p->line, "invalid value '%s' for max_steps (expected 1 to %d)",
+				   conf_show(show, args[0]), CONF_MAX_STEPS_LIMIT);
+		else
+			c->max_steps = (int)n;
 	} else {
 		/* log_file; empty (an unset ${VAR}) means stderr. */
 		free(c->log_file);
@@ -745,6 +754,7 @@ conf_new(const char *path)
 	struct conf *c = xcalloc(1, sizeof *c);
 	c->path = xstrdup(path != NULL ? path : "(unnamed)");
 	c->log_level = HEARTH_LOG_INFO;
+	c->max_steps = CONF_MAX_STEPS_DEFAULT;
 	return c;
 }
 

@@ -9,6 +9,7 @@
  *     stop_on_module_error yes         directive: a module that fails stops hearthd
  *     log_level info                   directive: error, warn, info or debug
  *     log_file /path/to/hearthd.log    directive: log here instead of stderr
+ *     max_steps 50                     directive: model requests per turn, at most
  *
  *     [provider anthropic]             section: settings of a loaded module
  *     model = claude-sonnet-4-5        key = value (blanks around both trimmed)
@@ -33,6 +34,8 @@
 
 #define CONF_LINE_MAX 4096
 #define CONF_FILE_MAX (1024 * 1024)
+#define CONF_MAX_STEPS_DEFAULT 50
+#define CONF_MAX_STEPS_LIMIT 10000
 
 struct conf_module {
 	enum hearth_kind kind;
@@ -52,6 +55,7 @@ struct conf {
 	int stop_on_module_error;    /* 0 or 1; default 0 */
 	enum hearth_log_level log_level; /* default HEARTH_LOG_INFO */
 	char *log_file;              /* owned, or NULL for stderr */
+	int max_steps;               /* model requests per turn; default CONF_MAX_STEPS_DEFAULT */
 	char **errors;               /* owned array of owned "FILE:LINE: message" strings */
 	size_t n_errors;
 };

@@ -78,6 +78,7 @@ hearthd_shutdown(struct hearthd *d, const char *why)
 	agent_shutdown();
 	conn_end_all("the daemon is shutting down");
 	registry_fini_all(d->registry);
+	acp_close();
 	/* Modules have cancelled their requests; what is left goes now, no callbacks. */
 	if (host_context_get()->http != NULL) {
 		http_client_close(host_context_get()->http, NULL, NULL);
@@ -128,6 +129,7 @@ hearthd_open_core(struct hearthd *d, const char *state_dir)
 	defer_init(&d->loop);
 	tools_set_registry(d->registry);
 	agent_init(&d->loop, d->registry);
+	agent_set_max_steps(d->registry->conf->max_steps);
 	hearthd_self = d;
 	acp_init(d->registry, hearthd_client_shutdown);
 	static const struct host_conn_ops ops = {

@@ -395,12 +395,6 @@ host_tools_changed(const struct hearth_host *h)
 {
 }
 
-static int
-host_path_allowed(struct hearth_tool_call *call, const char *path, int write)
-{
-	return HEARTH_EPERM;
-}
-
 static struct hearth_sse *
 host_sse_new(const struct hearth_host *h, size_t max_event,
 	     int (*on_event)(void *arg, const char *event, const char *data, size_t len,
@@ -472,7 +466,7 @@ host_new(struct module *m)
 		.tool_update = tools_host_update,
 		.tool_finish = tools_host_finish,
 		.tools_changed = host_tools_changed,
-		.path_allowed = host_path_allowed,
+		.path_allowed = tools_host_path_allowed,
 		.sse_new = host_sse_new,
 		.sse_feed = sse_feed,
 		.sse_finish = sse_finish,

@@ -7,6 +7,7 @@
 
 #include "defer.h"
 #include "log.h"
+#include "permission.h"
 #include "tools.h"
 #include "xmalloc.h"
 
@@ -58,7 +59,7 @@ tools_list(void)
 				"description", defs[j].description ? defs[j].description : "",
 				"input_schema", schema != NULL ? schema : json_object(),
 				"kind", defs[j].kind ? defs[j].kind : "other",
-				"permission", tools_permission_name(defs[j].default_permission),
+				"permission", tools_permission_name(permission_default(m, &defs[j])),
 				"read_only", (defs[j].flags & HEARTH_TOOL_READ_ONLY) != 0,
 				"module", m->who));
 		}
@@ -270,4 +271,13 @@ tools_host_finish(struct hearth_tool_call *call, json_t *result)
 		return;
 	}
 	tools_deliver(c, result);
+}
+
+int
+tools_host_path_allowed(struct hearth_tool_call *call, const char *path, int write)
+{
+	struct tools_call *c = (struct tools_call *)call;
+	if (call == NULL || path == NULL || path[0] != '/' || c->module == NULL)
+		return HEARTH_EPERM;
+	return permission_path_allowed(c->module, c->cwd, path, write);
 }

@@ -63,5 +63,7 @@ json_t *tools_error_result(const char *fmt, ...) __attribute__((format(printf, 1
 /* The host table's tool_update and tool_finish (see plugin.h). */
 int tools_host_update(struct hearth_tool_call *call, const json_t *update);
 void tools_host_finish(struct hearth_tool_call *call, json_t *result);
+/* The host table's path_allowed: confinement to the call's project (permission.h). */
+int tools_host_path_allowed(struct hearth_tool_call *call, const char *path, int write);
 
 #endif

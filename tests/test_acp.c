@@ -229,7 +229,8 @@ core_up(const char *script)
 {
 	write_script(script);
 	char *text = xasprintf("module_dir %s\nload provider script_provider\nload tool good_tool\n"
-			       "[provider script_provider]\nscript = %s\nrecord = %s\n", MODDIR,
+			       "[provider script_provider]\nscript = %s\nrecord = %s\n"
+			       "price.scripted = 3, 15\n", MODDIR,
 			       F->script, F->record);
 	F->conf = conf_parse("test.conf", text, strlen(text));
 	free(text);
@@ -273,6 +274,7 @@ teardown(void **state)
 	conn_end_all("test over");
 	if (F->reg != NULL)
 		registry_fini_all(F->reg);
+	acp_close();
 	defer_close();
 	uv_run(&F->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&F->loop), 0);
@@ -379,6 +381,17 @@ test_prompt_streams_and_persists(void **state)
 	assert_int_equal(store_session_usage(F->store, sid_copy, &us), 0);
 	assert_int_equal(us.tokens.input_tokens, 10);
 	assert_int_equal(us.tokens.output_tokens, 3);
+	/* 10 x $3/M + 3 x $15/M = 75 millionths of a dollar. */
+	assert_int_equal(us.cost_micros, 75);
+	json_t *all = updates_of(c);
+	json_t *last = json_object_get(json_array_get(all, json_array_size(all) - 1), "update");
+	assert_string_equal(json_string_value(json_object_get(last, "sessionUpdate")), "usage_update");
+	assert_int_equal(json_integer_value(json_object_get(last, "used")), 13);
+	assert_true(json_real_value(json_object_get(json_object_get(last, "cost"), "amount")) ==
+		    75 / 1e6);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(last, "cost"),
+							      "currency")), "USD");
+	json_decref(all);
 
 	/* The request the provider saw. */
 	char *rec = testutil_read_file(F->record, NULL);
@@ -809,6 +822,19 @@ test_session_management(void **state)
 	call_ok(a, "session/delete", json_pack("{s:s}", "sessionId", sid2));
 	list = json_object_get(call_ok(a, "_hearth/sessions", json_object()), "sessions");
 	assert_int_equal(json_array_size(list), 1);
+	json_t *models = call_ok(a, "_hearth/models", json_object());
+	json_t *want = json_pack("{s:[{s:s,s:s,s:s}],s:[]}", "models", "id",
+				 "script_provider/scripted", "provider", "script_provider", "name",
+				 "Scripted", "errors");
+	assert_true(json_equal(models, want));
+	json_decref(want);
+	/* The listed models are the values of the session's model option. */
+	json_t *opts = json_object_get(json_array_get(json_object_get(call_ok(a,
+		"session/set_config_option", json_pack("{s:s,s:s,s:s}", "sessionId", sid, "configId",
+		"model", "value", "script_provider/other")), "configOptions"), 0), "options");
+	assert_int_equal(json_array_size(opts), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(opts, 1), "value")),
+			    "script_provider/scripted");
 	json_t *d = call_ok(a, "_hearth/daemon", json_object());
 	assert_string_equal(json_string_value(json_object_get(d, "version")), PACKAGE_VERSION);
 	assert_int_equal(json_array_size(json_object_get(d, "modules")), 2);
@@ -859,10 +885,10 @@ static void
 test_max_steps(void **state)
 {
 	/* The model asks for a tool forever: the turn stops after AGENT_MAX_STEPS. */
-	size_t cap = 128 * (AGENT_MAX_STEPS + 2) + 16, len = 0;
+	size_t cap = 128 * (AGENT_MAX_STEPS + 5) + 16, len = 0;
 	char *script = xmalloc(cap);
 	len += (size_t)snprintf(script + len, cap - len, "[");
-	for (int i = 0; i < AGENT_MAX_STEPS + 1; i++)
+	for (int i = 0; i < AGENT_MAX_STEPS + 4; i++)
 		len += (size_t)snprintf(script + len, cap - len, "%s[{\"tool_call\":{\"id\":\"t%d\","
 					"\"name\":\"echo\",\"input\":{\"text\":\"x\"}}},{\"finish\":"
 					"\"tool_use\"}]", i ? "," : "", i);
@@ -877,6 +903,15 @@ test_max_steps(void **state)
 	char *rec = testutil_read_file(F->record, NULL);
 	assert_int_equal(testutil_count(rec, "\n"), AGENT_MAX_STEPS);
 	free(rec);
+	/* The limit is plugins.conf's max_steps. */
+	agent_set_max_steps(3);
+	resp = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
+						   "prompt", "type", "text", "text", "again"));
+	assert_string_equal(stop_reason(resp), "max_turn_requests");
+	rec = testutil_read_file(F->record, NULL);
+	assert_int_equal(testutil_count(rec, "\n"), AGENT_MAX_STEPS + 3);
+	free(rec);
+	agent_set_max_steps(0);
 	free(sid);
 	client_free(c);
 }

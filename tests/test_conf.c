@@ -296,6 +296,21 @@ test_error_directives(void **state)
 		  "(expected yes, no, true, false, on, off, 1 or 0)");
 	check_one("log_level loud\n",
 		  "t.conf:1: invalid log level 'loud' (expected error, warn, info or debug)");
+	check_one("max_steps\n",
+		  "t.conf:1: 'max_steps' takes 1 argument (a number of model requests), got 0");
+	check_one("max_steps 0\n", "t.conf:1: invalid value '0' for max_steps (expected 1 to 10000)");
+	check_one("max_steps 10001\n",
+		  "t.conf:1: invalid value '10001' for max_steps (expected 1 to 10000)");
+	check_one("max_steps 5x\n", "t.conf:1: invalid value '5x' for max_steps (expected 1 to 10000)");
+	check_one("max_steps 99999999999999999999\n",
+		  "t.conf:1: invalid value '99999999999999999999' for max_steps (expected 1 to 10000)");
+	struct conf *c = parse("max_steps 7\n");
+	EXPECT_OK(c);
+	assert_int_equal(c->max_steps, 7);
+	conf_free(c);
+	c = parse("");
+	assert_int_equal(c->max_steps, CONF_MAX_STEPS_DEFAULT);
+	conf_free(c);
 }
 
 static void

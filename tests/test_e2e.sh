@@ -30,7 +30,9 @@ lacks() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
 
 mkdir -p "$tmp/project"
 cat >"$tmp/script.json" <<JSON
-{"api_key": "$key", "replies": [
+{"api_key": "$key",
+ "models": [{"id": "claude-test-1", "display_name": "Claude Test One"}],
+ "replies": [
  [{"type": "message_start"},
   {"type": "text", "text": ["I will ", "ask the tool."]},
   {"type": "tool_use", "id": "toolu_01", "name": "echo", "input": {"text": "first answer"}},
@@ -77,13 +79,15 @@ check "tool call 1 completed with its output" has "$tmp/run1.out" \
 	'"toolCallId":"toolu_01","status":"completed","content":[{"type":"content","content":{"type":"text","text":"first answer"}}]'
 check "tool call 2 completed" has "$tmp/run1.out" '"toolCallId":"toolu_02","status":"completed"'
 check "updates carry sequence numbers" has "$tmp/run1.out" '"_meta":{"hearth":{"seq":1}}'
-check "the fake got three requests" test "$(wc -l <"$tmp/requests.jsonl")" -eq 3
-req2=$(sed -n 2p "$tmp/requests.jsonl")
-echo "$req2" >"$tmp/req2"
+# The messages requests (the first session/new also asked for the model list).
+grep '"target":"/v1/messages"' "$tmp/requests.jsonl" >"$tmp/messages.jsonl"
+check "the fake got three messages requests" test "$(wc -l <"$tmp/messages.jsonl")" -eq 3
+check "the daemon asked for the model list" has "$tmp/requests.jsonl" '"target":"/v1/models'
+sed -n 2p "$tmp/messages.jsonl" >"$tmp/req2"
 check "request 2 answers the tool call" has "$tmp/req2" \
 	'"type":"tool_result","tool_use_id":"toolu_01","content":"first answer"'
 check "requests name the configured model" has "$tmp/req2" '"model":"claude-test-1"'
-sed -n 3p "$tmp/requests.jsonl" >"$tmp/req3"
+sed -n 3p "$tmp/messages.jsonl" >"$tmp/req3"
 check "the thinking block goes back with its signature" has "$tmp/req3" '{"type":"thinking","thinking":"Once more.","signature":"sig-abc"}'
 check "the key reached the API (masked in the log)" lacks "$tmp/requests.jsonl" "$key"
 
@@ -91,11 +95,17 @@ check "the key reached the API (masked in the log)" lacks "$tmp/requests.jsonl" 
 "$hearth" --config "$conf" run --continue --cwd "$tmp/project" "and again" >"$tmp/run2.out" 2>"$tmp/run2.err"
 check "the second run exits 0" test $? -eq 0
 check "its answer is printed" has "$tmp/run2.out" "Second prompt answered."
-sed -n 4p "$tmp/requests.jsonl" >"$tmp/req4"
+grep '"target":"/v1/messages"' "$tmp/requests.jsonl" | sed -n 4p >"$tmp/req4"
 check "--continue sent the whole history" has "$tmp/req4" 'use the tool twice'
 
 "$hearth" --config "$conf" sessions --json >"$tmp/sessions.out" 2>&1
 check "sessions lists one session" test "$(grep -o '"sessionId"' "$tmp/sessions.out" | wc -l)" -eq 1
+
+# --- the models the provider lists (the fake's /v1/models)
+"$hearth" --config "$conf" models >"$tmp/models.out" 2>"$tmp/models.err"
+check "hearth models exits 0" test $? -eq 0
+check "hearth models lists the fake's models" has "$tmp/models.out" "anthropic/claude-test-1  Claude Test One"
+check "hearth models prints a header" test "$(head -n 1 "$tmp/models.out" | tr -s ' ')" = "MODEL NAME CONTEXT"
 
 # --- a vendor error reaches the user with what to do, and a non-zero status
 "$hearth" --config "$conf" run --continue --cwd "$tmp/project" "fail now" >"$tmp/run3.out" 2>"$tmp/run3.err"

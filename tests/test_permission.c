@@ -1,0 +1,191 @@
+/*
+ * test_permission.c: permission rules (patterns, remembered answers, the order of
+ * the decision) and confinement to the project directory.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+#include "permission.h"
+#include "registry.h"
+#include "store.h"
+#include "testutil.h"
+#include "xmalloc.h"
+
+static const char conf_text[] =
+	"load tool shell\n"
+	"[tool shell]\n"
+	"allow.shell = git status*, git diff*,ls\n"
+	"ask.shell = git push*\n"
+	"deny.shell = rm -rf*,  sudo *\n"
+	"permission.quiet = allow\n"
+	"permission.odd = maybe\n"
+	"allow_paths = /usr/include/*, /opt/docs\n"
+	"allow_write_paths = /tmp/scratch/*\n";
+
+static const struct hearth_tool_def shell_def = { .name = "shell", .default_permission =
+						  HEARTH_PERM_ASK };
+static const struct hearth_tool_def quiet_def = { .name = "quiet", .default_permission =
+						  HEARTH_PERM_DENY };
+static const struct hearth_tool_def odd_def = { .name = "odd", .default_permission =
+						HEARTH_PERM_ALLOW };
+static const struct hearth_tool_def bare_def = { .name = "bare", .default_permission = 0 };
+
+struct fixture {
+	struct conf *conf;
+	struct module m;
+	struct store *st;
+	char *tmp;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof *f);
+	f->conf = conf_parse("plugins.conf", conf_text, strlen(conf_text));
+	assert_int_equal(f->conf->n_errors, 0);
+	f->m.kind = HEARTH_KIND_TOOL;
+	f->m.name = "shell";
+	f->m.who = "tool/shell";
+	f->m.conf = &f->conf->modules[0];
+	f->tmp = testutil_mkdtemp("perm");
+	char *db = xasprintf("%s/db", f->tmp);
+	f->st = store_open(db, NULL);
+	assert_non_null(f->st);
+	free(db);
+	testutil_log_capture();
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	free(testutil_log_release());
+	store_close(f->st);
+	testutil_rmtree(f->tmp);
+	free(f->tmp);
+	conf_free(f->conf);
+	free(f);
+	return 0;
+}
+
+static void
+test_match_list(void **state)
+{
+	(void)state;
+	assert_true(permission_match_list("git status*, git diff*", "git status --short"));
+	assert_true(permission_match_list("git status*,git diff*", "git diff HEAD~1"));
+	assert_false(permission_match_list("git status*", "git push"));
+	assert_true(permission_match_list(" ls ", "ls"));
+	assert_false(permission_match_list(" ls ", "ls -la"));
+	/* `*` crosses directories: src/* covers the whole tree below src. */
+	assert_true(permission_match_list("src/*", "src/a/b/c.c"));
+	assert_false(permission_match_list(NULL, "x"));
+	assert_false(permission_match_list("", "x"));
+	assert_false(permission_match_list(",,", ""));
+	assert_false(permission_match_list("x", NULL));
+}
+
+static void
+test_decide_order(void **state)
+{
+	struct fixture *f = *state;
+	const char *why = NULL;
+	assert_int_equal(permission_decide(&f->m, &shell_def, "git status", "/p", f->st, &why),
+			 HEARTH_PERM_ALLOW);
+	assert_string_equal(why, "allowed by an allow rule in plugins.conf");
+	assert_int_equal(permission_decide(&f->m, &shell_def, "git push origin", "/p", f->st, &why),
+			 HEARTH_PERM_ASK);
+	assert_string_equal(why, "an ask rule in plugins.conf");
+	assert_int_equal(permission_decide(&f->m, &shell_def, "rm -rf /", "/p", f->st, &why),
+			 HEARTH_PERM_DENY);
+	assert_string_equal(why, "denied by a deny rule in plugins.conf");
+	assert_int_equal(permission_decide(&f->m, &shell_def, "make", "/p", f->st, &why),
+			 HEARTH_PERM_ASK);
+	assert_string_equal(why, "the tool's default");
+
+	/* A remembered "always" beats allow and ask rules, never a deny rule. */
+	assert_int_equal(store_permission_put(f->st, "/p", "shell", "make", "allow"), 0);
+	assert_int_equal(permission_decide(&f->m, &shell_def, "make", "/p", f->st, &why),
+			 HEARTH_PERM_ALLOW);
+	assert_string_equal(why, "allowed by an \"always allow\" answer");
+	assert_int_equal(permission_decide(&f->m, &shell_def, "make", "/other", f->st, &why),
+			 HEARTH_PERM_ASK);   /* remembered per project */
+	assert_int_equal(store_permission_put(f->st, "/p", "shell", "git status", "deny"), 0);
+	assert_int_equal(permission_decide(&f->m, &shell_def, "git status", "/p", f->st, &why),
+			 HEARTH_PERM_DENY);
+	assert_int_equal(store_permission_put(f->st, "/p", "shell", "sudo ls", "allow"), 0);
+	assert_int_equal(permission_decide(&f->m, &shell_def, "sudo ls", "/p", f->st, &why),
+			 HEARTH_PERM_DENY);
+	assert_int_equal(permission_decide(&f->m, &shell_def, "make", "/p", NULL, NULL),
+			 HEARTH_PERM_ASK);
+}
+
+static void
+test_tool_defaults(void **state)
+{
+	struct fixture *f = *state;
+	const char *why;
+	/* permission.<tool> overrides the tool's own default. */
+	assert_int_equal(permission_decide(&f->m, &quiet_def, "x", "/p", f->st, &why),
+			 HEARTH_PERM_ALLOW);
+	assert_string_equal(why, "the tool's permission in plugins.conf");
+	assert_int_equal(permission_default(&f->m, &quiet_def), HEARTH_PERM_ALLOW);
+	/* A bad value is reported and the tool's default used. */
+	assert_int_equal(permission_decide(&f->m, &odd_def, "x", "/p", f->st, &why),
+			 HEARTH_PERM_ALLOW);
+	char *log = testutil_log_release();
+	assert_non_null(strstr(log, "WARN  core: tool/shell: permission.odd = 'maybe' is not allow, "
+			       "ask or deny; using the default\n"));
+	free(log);
+	testutil_log_capture();
+	/* A tool that says nothing asks. */
+	assert_int_equal(permission_decide(&f->m, &bare_def, "x", "/p", f->st, &why),
+			 HEARTH_PERM_ASK);
+	assert_int_equal(permission_default(&f->m, &bare_def), HEARTH_PERM_ASK);
+}
+
+static void
+test_confinement(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(permission_path_allowed(&f->m, "/home/u/proj", "/home/u/proj", 1), 0);
+	assert_int_equal(permission_path_allowed(&f->m, "/home/u/proj", "/home/u/proj/a/b.c", 1), 0);
+	assert_int_equal(permission_path_allowed(&f->m, "/home/u/proj/", "/home/u/proj/a.c", 1), 0);
+	/* A sibling whose name starts the same is outside. */
+	assert_int_equal(permission_path_allowed(&f->m, "/home/u/proj", "/home/u/project2/a.c", 0),
+			 HEARTH_EPERM);
+	assert_int_equal(permission_path_allowed(&f->m, "/home/u/proj", "/etc/passwd", 0),
+			 HEARTH_EPERM);
+	/* allow_paths: read only; allow_write_paths: both. */
+	assert_int_equal(permission_path_allowed(&f->m, "/p", "/usr/include/stdio.h", 0), 0);
+	assert_int_equal(permission_path_allowed(&f->m, "/p", "/usr/include/stdio.h", 1),
+			 HEARTH_EPERM);
+	assert_int_equal(permission_path_allowed(&f->m, "/p", "/opt/docs", 0), 0);
+	assert_int_equal(permission_path_allowed(&f->m, "/p", "/opt/docs/x", 0), HEARTH_EPERM);
+	assert_int_equal(permission_path_allowed(&f->m, "/p", "/tmp/scratch/out.txt", 1), 0);
+	assert_int_equal(permission_path_allowed(&f->m, "/p", "/tmp/scratch/out.txt", 0), 0);
+	/* The root as a project contains everything. */
+	assert_int_equal(permission_path_allowed(&f->m, "/", "/etc/passwd", 1), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_match_list),
+		cmocka_unit_test_setup_teardown(test_decide_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tool_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_confinement, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("permission", tests, NULL, NULL);
+}
