@@ -423,12 +423,13 @@ test_thoughts(void **state)
 			    "{\"type\":\"thought\",\"text\":\"More.\"},"
 			    "{\"type\":\"finish\",\"usage\":{\"promptTokenCount\":100,"
 			    "\"candidatesTokenCount\":20,\"thoughtsTokenCount\":50,"
-			    "\"cachedContentTokenCount\":40,\"totalTokenCount\":170}}]");
+			    "\"cachedContentTokenCount\":40,\"toolUsePromptTokenCount\":5,"
+			    "\"totalTokenCount\":175}}]");
 	assert_string_equal(r->log,
 		"R:Let me \nR:think.\nE:" SIG("sigA") "\n"
 		"T:Answer.\nE:" SIG("sigB") "\n"
 		"R:More.\nE:-\n"
-		"U:60,70,50,40,0\nD:1\n");
+		"U:65,70,50,40,0\nD:1\n");
 	rec_free(r);
 
 	/* The signature on an empty last part (as the API sends it) goes to the text

@@ -937,6 +937,9 @@ gemini_take_usage(struct hearth_provider_call *c, const json_t *u)
 	json_int_t cand = json_integer_value(json_object_get(u, "candidatesTokenCount"));
 	json_int_t thoughts = json_integer_value(json_object_get(u, "thoughtsTokenCount"));
 	json_int_t cached = json_integer_value(json_object_get(u, "cachedContentTokenCount"));
+	json_int_t tool = json_integer_value(json_object_get(u, "toolUsePromptTokenCount"));
+	if (tool > 0 && prompt <= INT64_MAX - tool)
+		prompt += tool;   /* prompt-side too: what tools fed the model */
 	if (prompt < 0) prompt = 0;
 	if (cand < 0) cand = 0;
 	if (thoughts < 0) thoughts = 0;
