@@ -412,6 +412,124 @@ fail:
 	return -1;
 }
 
+/* ---------------------------------------------------------- validation -- */
+
+static int
+fo_bad(char **why, char *msg /* stolen */)
+{
+	*why = msg;
+	return -1;
+}
+
+static int
+fo_is_base64(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0)
+		return 0;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") == n;
+}
+
+int
+fake_ollama_check_request(const json_t *body, char **why)
+{
+	static const char *const roles[] = { "system", "user", "assistant", "tool" };
+	const char *model = json_string_value(json_object_get(body, "model"));
+	const json_t *messages = json_object_get(body, "messages");
+	const json_t *stream = json_object_get(body, "stream");
+	const json_t *think = json_object_get(body, "think");
+	const json_t *options = json_object_get(body, "options");
+	const json_t *tools = json_object_get(body, "tools");
+	if (!json_is_object(body))
+		return fo_bad(why, strdup("the body is not a JSON object"));
+	if (model == NULL || model[0] == '\0')
+		return fo_bad(why, strdup("model is required"));
+	if (!json_is_array(messages))
+		return fo_bad(why, strdup("messages: not an array"));
+	if (stream != NULL && !json_is_boolean(stream))
+		return fo_bad(why, strdup("stream: not a boolean"));
+	if (think != NULL && !json_is_boolean(think) && !json_is_string(think))
+		return fo_bad(why, strdup("think: not a boolean or a level"));
+	if (options != NULL && !json_is_object(options))
+		return fo_bad(why, strdup("options: not an object"));
+	if (tools != NULL && !json_is_array(tools))
+		return fo_bad(why, strdup("tools: not an array"));
+	size_t i, j;
+	json_t *t, *m;
+	json_array_foreach(tools, i, t) {
+		const json_t *fn = json_object_get(t, "function");
+		const char *type = json_string_value(json_object_get(t, "type"));
+		const char *name = json_string_value(json_object_get(fn, "name"));
+		if (type == NULL || strcmp(type, "function") != 0 || name == NULL || name[0] == '\0' ||
+		    !json_is_object(json_object_get(fn, "parameters")))
+			return fo_bad(why, fo_asprintf("tools[%zu]: not {type: function, function: "
+						       "{name, parameters}}", i));
+	}
+	/* Tool messages answer the calls of the assistant message before them, in order. */
+	const json_t *calls = NULL;
+	size_t answered = 0;
+	json_array_foreach(messages, i, m) {
+		const char *role = json_string_value(json_object_get(m, "role"));
+		const json_t *images = json_object_get(m, "images");
+		const json_t *tcs = json_object_get(m, "tool_calls");
+		size_t r = 0;
+		while (role != NULL && r < 4 && strcmp(role, roles[r]) != 0)
+			r++;
+		if (!json_is_object(m) || role == NULL || r == 4)
+			return fo_bad(why, fo_asprintf("messages[%zu]: no valid role", i));
+		if (!json_is_string(json_object_get(m, "content")))
+			return fo_bad(why, fo_asprintf("messages[%zu]: content is not a string", i));
+		if (images != NULL) {
+			json_t *im;
+			if (!json_is_array(images))
+				return fo_bad(why, fo_asprintf("messages[%zu]: images: not an array", i));
+			json_array_foreach(images, j, im) {
+				if (!json_is_string(im) || !fo_is_base64(json_string_value(im)))
+					return fo_bad(why, fo_asprintf("messages[%zu]: images[%zu]: not "
+								       "base64", i, j));
+			}
+		}
+		if (tcs != NULL && strcmp(role, "assistant") != 0)
+			return fo_bad(why, fo_asprintf("messages[%zu]: tool_calls on a %s message", i,
+						       role));
+		if (strcmp(role, "tool") == 0) {
+			const char *name = json_string_value(json_object_get(m, "tool_name"));
+			if (calls == NULL || answered >= json_array_size(calls))
+				return fo_bad(why, fo_asprintf("messages[%zu]: a tool result that "
+							       "answers no call", i));
+			const char *want = json_string_value(json_object_get(json_object_get(
+				json_array_get(calls, answered), "function"), "name"));
+			if (name == NULL || want == NULL || strcmp(name, want) != 0)
+				return fo_bad(why, fo_asprintf("messages[%zu]: tool_name %s, but call "
+							       "%zu is %s", i, name ? name : "(none)",
+							       answered, want ? want : "(none)"));
+			answered++;
+			continue;
+		}
+		if (calls != NULL && answered < json_array_size(calls))
+			return fo_bad(why, fo_asprintf("messages[%zu]: call %zu of messages before "
+						       "has no result", i, answered));
+		calls = NULL;
+		answered = 0;
+		if (tcs == NULL)
+			continue;
+		if (!json_is_array(tcs) || json_array_size(tcs) == 0)
+			return fo_bad(why, fo_asprintf("messages[%zu]: tool_calls: not a non-empty "
+						       "array", i));
+		json_array_foreach(tcs, j, t) {
+			const json_t *fn = json_object_get(t, "function");
+			const char *name = json_string_value(json_object_get(fn, "name"));
+			if (name == NULL || name[0] == '\0' ||
+			    !json_is_object(json_object_get(fn, "arguments")))
+				return fo_bad(why, fo_asprintf("messages[%zu]: tool_calls[%zu]: not "
+							       "{function: {name, arguments: object}}",
+							       i, j));
+		}
+		calls = tcs;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------- serving -- */
 
 static void
@@ -481,12 +599,12 @@ fo_handler(void *arg, const struct fakehttp_request *req, struct fakehttp_respon
 	} else if (strcmp(req->target, "/api/chat") == 0 && strcmp(req->method, "POST") == 0) {
 		json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
 		const char *model = json_string_value(json_object_get(body, "model"));
-		if (!json_is_object(body)) {
-			fo_error_response(&out, 400, "invalid character 'x' looking for beginning of "
-					  "value");
-			fo_answer(resp, &out);
-		} else if (model == NULL || model[0] == '\0') {
-			fo_error_response(&out, 400, "model is required");
+		char *why = NULL;
+		if (fake_ollama_check_request(body, &why) != 0) {
+			if (why == NULL)
+				fo_die("out of memory");
+			fo_error_response(&out, 400, why);
+			free(why);
 			fo_answer(resp, &out);
 		} else if (!fo_pulled(fo, model)) {
 			char *msg = fo_asprintf("model \"%s\" not found, try pulling it first", model);

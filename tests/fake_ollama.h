@@ -35,9 +35,10 @@
  *   http_error  status (mandatory), message (default: by status), body (verbatim,
  *               instead of {"error":message}): an error response; the only step
  *
- * POST /api/chat whose body is not a JSON object with a "model" gets a 400; a
- * model not in the list set by fake_ollama_set_models (when one was set) a 404
- * {"error":"model \"x\" not found, try pulling it first"}, as Ollama answers.
+ * POST /api/chat whose body fake_ollama_check_request refuses gets a 400
+ * {"error": why}; a model not in the list set by fake_ollama_set_models (when one
+ * was set) a 404 {"error":"model \"x\" not found, try pulling it first"}, as
+ * Ollama answers.
  *
  * Every function is for the test's thread; the server runs its own threads.
  */
@@ -76,6 +77,16 @@ void fake_ollama_set_tags_body(struct fake_ollama *fo, const char *body);
 int fake_ollama_push(struct fake_ollama *fo, const json_t *steps, char **error);
 int fake_ollama_push_text(struct fake_ollama *fo, const char *json, char **error);
 size_t fake_ollama_queued(struct fake_ollama *fo);
+
+/*
+ * Is body (borrowed) a valid /api/chat request? Stricter than Ollama, to catch a
+ * client's mistakes: model, messages with known roles and string content, base64
+ * images, tool_calls only on assistant messages as {function: {name, arguments:
+ * object}}, and after them exactly one `role: tool` message per call, in the
+ * calls' order, with the call's tool_name; tools as {type: function, function:
+ * {name, parameters}}. 0, or -1 with *why (malloc'd) naming the first problem.
+ */
+int fake_ollama_check_request(const json_t *body, char **why);
 
 /* Render a reply to the exact bytes sent (status line to the end): *out malloc'd. */
 int fake_ollama_render(const json_t *steps, size_t max_write, unsigned seed, char **out,

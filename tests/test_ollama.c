@@ -1008,7 +1008,8 @@ test_translate_request(void **state)
 		" {\"role\":\"tool\",\"content\":\"error: no such file\",\"tool_name\":\"read\"},"
 		" {\"role\":\"tool\",\"content\":\"3 hits\",\"tool_name\":\"grep\"},"
 		" {\"role\":\"tool\",\"content\":\"no result: the call did not run\",\"tool_name\":\"ls\"},"
-		" {\"role\":\"tool\",\"content\":\"stale\",\"images\":[\"QUJD\"],\"tool_name\":\"old\"},"
+		" {\"role\":\"user\",\"content\":\"[result of tool old (call toolu_gone)]\\nstale\","
+		"  \"images\":[\"QUJD\"]},"
 		" {\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"now\","
 		"  \"arguments\":{}}}]},"
 		" {\"role\":\"tool\",\"content\":\"no result: the call did not run\",\"tool_name\":\"now\"},"
@@ -1278,6 +1279,81 @@ test_fake_render(void **state)
 	}
 }
 
+/* The fake's request check: what it accepts and what it refuses, and why. */
+static void
+test_fake_check_request(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body, *why;   /* why NULL: accepted */
+	} cases[] = {
+		{ "{\"model\":\"m\",\"messages\":[]}", NULL },
+		{ "{\"model\":\"m\",\"stream\":true,\"think\":\"high\",\"options\":{},\"messages\":["
+		  "{\"role\":\"system\",\"content\":\"s\"},"
+		  "{\"role\":\"user\",\"content\":\"u\",\"images\":[\"QUJD\"]},"
+		  "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":["
+		  " {\"function\":{\"name\":\"a\",\"arguments\":{}}},"
+		  " {\"function\":{\"name\":\"b\",\"arguments\":{\"x\":1}}}]},"
+		  "{\"role\":\"tool\",\"content\":\"1\",\"tool_name\":\"a\"},"
+		  "{\"role\":\"tool\",\"content\":\"2\",\"tool_name\":\"b\"},"
+		  "{\"role\":\"assistant\",\"content\":\"ok\",\"tool_calls\":["
+		  " {\"function\":{\"name\":\"c\",\"arguments\":{}}}]}],"
+		  "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\",\"parameters\":{}}}]}",
+		  NULL },
+		{ "[]", "the body is not a JSON object" },
+		{ "{\"messages\":[]}", "model is required" },
+		{ "{\"model\":\"m\"}", "messages: not an array" },
+		{ "{\"model\":\"m\",\"messages\":[],\"stream\":1}", "stream: not a boolean" },
+		{ "{\"model\":\"m\",\"messages\":[],\"think\":1}", "think: not a boolean or a level" },
+		{ "{\"model\":\"m\",\"messages\":[],\"options\":[]}", "options: not an object" },
+		{ "{\"model\":\"m\",\"messages\":[],\"tools\":{}}", "tools: not an array" },
+		{ "{\"model\":\"m\",\"messages\":[],\"tools\":[{\"name\":\"a\"}]}",
+		  "tools[0]: not {type: function, function: {name, parameters}}" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"bot\",\"content\":\"\"}]}",
+		  "messages[0]: no valid role" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}]}",
+		  "messages[0]: content is not a string" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\",\"images\":"
+		  "[\"not base64!\"]}]}", "messages[0]: images[0]: not base64" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\",\"tool_calls\":"
+		  "[]}]}", "messages[0]: tool_calls on a user message" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"\",\"tool_name\":"
+		  "\"a\"}]}", "messages[0]: a tool result that answers no call" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+		  "[{\"function\":{\"name\":\"a\",\"arguments\":\"{}\"}}]}]}",
+		  "messages[0]: tool_calls[0]: not {function: {name, arguments: object}}" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+		  "[{\"function\":{\"name\":\"a\",\"arguments\":{}}},{\"function\":{\"name\":\"b\","
+		  "\"arguments\":{}}}]},{\"role\":\"tool\",\"content\":\"\",\"tool_name\":\"b\"}]}",
+		  "messages[1]: tool_name b, but call 0 is a" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+		  "[{\"function\":{\"name\":\"a\",\"arguments\":{}}},{\"function\":{\"name\":\"b\","
+		  "\"arguments\":{}}}]},{\"role\":\"tool\",\"content\":\"\",\"tool_name\":\"a\"},"
+		  "{\"role\":\"user\",\"content\":\"\"}]}",
+		  "messages[2]: call 1 of messages before has no result" },
+		{ "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+		  "[{\"function\":{\"name\":\"a\",\"arguments\":{}}}]},{\"role\":\"tool\",\"content\":"
+		  "\"\",\"tool_name\":\"a\"},{\"role\":\"tool\",\"content\":\"\",\"tool_name\":\"a\"}]}",
+		  "messages[2]: a tool result that answers no call" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *body = json_loads(cases[i].body, JSON_DECODE_ANY, NULL);
+		assert_non_null(body);
+		char *why = NULL;
+		int rc = fake_ollama_check_request(body, &why);
+		json_decref(body);
+		if (cases[i].why == NULL) {
+			if (rc != 0)
+				fail_msg("case %zu refused: %s", i, why);
+			assert_null(why);
+		} else {
+			assert_int_equal(rc, -1);
+			assert_string_equal(why, cases[i].why);
+			free(why);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -1301,6 +1377,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_host_reaches_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test(test_fake_render),
+		cmocka_unit_test(test_fake_check_request),
 	};
 	return cmocka_run_group_tests_name("ollama", tests, NULL, NULL);
 }

@@ -508,7 +508,7 @@ ollama_tool_message(const char *name, const json_t *result)
  * The answers to `calls` (the tool_call parts of the assistant message before,
  * borrowed) from a neutral tool message's parts (or NULL: none came), appended
  * to out in the order of the calls: Ollama pairs them by order. Results that
- * answer no call follow, in their own order.
+ * answer no call follow as user messages, in their own order.
  */
 static void
 ollama_place_results(json_t *out, const json_t *calls, const json_t *parts)
@@ -540,8 +540,19 @@ ollama_place_results(json_t *out, const json_t *calls, const json_t *parts)
 			if (id != NULL && rid != NULL && strcmp(id, rid) == 0)
 				matched = 1;
 		}
-		if (!matched)
-			json_array_append_new(out, ollama_tool_message(ollama_str(part, "name"), part));
+		if (matched)
+			continue;
+		/* No call to pair it with (its message was dropped): keep it as user text. */
+		const char *name = ollama_str(part, "name");
+		json_t *m = ollama_tool_message(name, part);
+		char *text = ollama_printf("[result of tool %s (call %s)]\n%s",
+					   name != NULL ? name : "?", rid != NULL ? rid : "?",
+					   ollama_str(m, "content"));
+		json_object_set_new(m, "role", json_string("user"));
+		json_object_set_new(m, "content", json_string(text));
+		json_object_del(m, "tool_name");
+		free(text);
+		json_array_append_new(out, m);
 	}
 }
 
