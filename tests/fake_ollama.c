@@ -37,6 +37,7 @@ struct fake_ollama {
 	unsigned n_pushed;
 	json_t *models;              /* names, or NULL: accept any */
 	char *tags_body;
+	FILE *log;                   /* borrowed, or NULL */
 };
 
 static void
@@ -588,12 +589,47 @@ fo_answer_tags(struct fake_ollama *fo, struct fakehttp_response *resp)
 	fo_answer(resp, &out);
 }
 
+/* One JSON line {method, target, headers, body} per request, headers' names lower-cased;
+ * an authorization header masked. */
+static void
+fo_log_request(struct fake_ollama *fo, const struct fakehttp_request *req)
+{
+	if (fo->log == NULL)
+		return;
+	json_t *headers = json_object();
+	for (size_t i = 0; i < req->n_headers; i++) {
+		char *name = strdup(req->headers[i].name);
+		if (name == NULL)
+			fo_die("out of memory");
+		for (char *p = name; *p; p++)
+			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+		json_object_set_new(headers, name, json_string(strcmp(name, "authorization") == 0 ?
+							       "<masked>" : req->headers[i].value));
+		free(name);
+	}
+	json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+	if (body == NULL)
+		body = json_stringn(req->body, req->body_len);
+	if (body == NULL)
+		body = json_null();
+	json_t *line = json_pack("{s:s,s:s,s:o,s:o}", "method", req->method, "target", req->target,
+				 "headers", headers, "body", body);
+	char *s = json_dumps(line, JSON_COMPACT);
+	json_decref(line);
+	if (s == NULL)
+		fo_die("cannot encode JSON");
+	fprintf(fo->log, "%s\n", s);
+	fflush(fo->log);
+	free(s);
+}
+
 static void
 fo_handler(void *arg, const struct fakehttp_request *req, struct fakehttp_response *resp)
 {
 	struct fake_ollama *fo = arg;
 	struct fo_buf out = { 0 };
 	pthread_mutex_lock(&fo->lock);
+	fo_log_request(fo, req);
 	if (strcmp(req->target, "/api/tags") == 0 && strcmp(req->method, "GET") == 0) {
 		fo_answer_tags(fo, resp);
 	} else if (strcmp(req->target, "/api/chat") == 0 && strcmp(req->method, "POST") == 0) {
@@ -727,6 +763,14 @@ fake_ollama_set_tags_body(struct fake_ollama *fo, const char *body)
 	fo->tags_body = body != NULL ? strdup(body) : NULL;
 	if (body != NULL && fo->tags_body == NULL)
 		fo_die("out of memory");
+	pthread_mutex_unlock(&fo->lock);
+}
+
+void
+fake_ollama_set_log(struct fake_ollama *fo, FILE *f)
+{
+	pthread_mutex_lock(&fo->lock);
+	fo->log = f;
 	pthread_mutex_unlock(&fo->lock);
 }
 

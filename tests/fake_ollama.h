@@ -46,6 +46,7 @@
 #define HEARTH_FAKE_OLLAMA_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -71,6 +72,10 @@ void fake_ollama_set_chunking(struct fake_ollama *fo, size_t max_write, unsigned
 void fake_ollama_set_models(struct fake_ollama *fo, const json_t *names);
 /* Answer /api/tags with this body, verbatim, status 200 (copied); NULL: the list. */
 void fake_ollama_set_tags_body(struct fake_ollama *fo, const char *body);
+
+/* Append each request to f as one JSON line {method, target, headers, body}
+ * (authorization masked), flushed as it comes. NULL stops. f is borrowed. */
+void fake_ollama_set_log(struct fake_ollama *fo, FILE *f);
 
 /* Queue a reply for the next POST /api/chat (steps borrowed). 0, or -1 with
  * *error (malloc'd, if error is not NULL). With none queued: a 500. */
