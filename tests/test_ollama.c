@@ -472,6 +472,18 @@ test_tool_calls(void **state)
 	assert_string_equal(args[1], "{\"path\":\"b\"}");
 	assert_string_equal(args[2], "{}");
 	assert_non_null(strstr(first, "\nU:10,0,0,0,0\nD:2\n"));
+	/* The same reply to another request (a later turn): other ids. */
+	push(f, parallel);
+	json_t *later = json_pack("{s:s,s:[{s:s,s:[{s:s,s:s}]}]}", "model", "llama3.2", "messages",
+				  "role", "user", "parts", "type", "text", "text", "Hi again");
+	r = start(f, later);
+	json_decref(later);
+	RUN_UNTIL(f, r->done);
+	assert_null(strstr(r->log, ids[0]));
+	assert_null(strstr(r->log, ids[1]));
+	assert_null(strstr(r->log, ids[2]));
+	assert_int_equal(testutil_count(r->log, "C:ollama_"), 3);
+	rec_free(r);
 	free(first);
 
 	/* Arguments as a JSON text, as some servers send them. */

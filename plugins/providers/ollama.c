@@ -13,8 +13,9 @@
  *
  * Ollama gives tool calls no id (newer servers send "call_xxxxxxxx", older ones
  * nothing), and pairs results with calls by order: the module names a call
- * without an id by a hash of what the line carried, and sends results back as
- * `role: tool` messages in the order of the calls they answer.
+ * without an id by a hash of the request and the line (ollama_make_id), and
+ * sends results back as `role: tool` messages in the order of the calls they
+ * answer.
  *
  * A local Ollama needs no key, so has_credentials() is always 1: whether the
  * server is there is only known by asking it, and a request to a server that
@@ -236,7 +237,6 @@ struct ollama {
 	int has_temperature;
 	double temperature;
 	long long timeout_ms;               /* idle timeout; 0: the host's default */
-	unsigned long n_calls;              /* calls started, for ids of calls without one */
 	struct hearth_provider_call *calls; /* streams in flight */
 	struct ollama_list *lists;          /* model listings in flight */
 };
@@ -712,7 +712,7 @@ struct hearth_provider_call {
 	const struct hearth_stream_sink *sink;
 	void *arg;
 	char *model;                        /* owned: what was asked for */
-	unsigned long no;                   /* this call's number in the module */
+	uint64_t req_hash;                  /* of the request body, for made ids */
 	struct hearth_ndjson *nd;
 	long status;
 	struct ollama_buf body;             /* a non-200 body */
@@ -809,23 +809,22 @@ ollama_fnv(uint64_t h, const void *p, size_t n)
 
 /*
  * An id for a call the server gave none: "ollama_" and 16 hex digits of a hash
- * of the line's model and created_at, the call's place in the reply, its name
- * and arguments. The same reply gives the same ids; another reply (another
- * created_at) others. malloc'd.
+ * of the request, the line's model and created_at, the call's place in the
+ * reply, its name and arguments. The same reply to the same request gives the
+ * same ids; every later turn of a session sends a longer history, so its calls
+ * get other ids even when the model repeats itself. malloc'd.
  */
 static char *
 ollama_make_id(const struct hearth_provider_call *c, const json_t *line, size_t index,
 	       const char *name, const json_t *args)
 {
-	uint64_t h = 14695981039346656037ull;
+	uint64_t h = c->req_hash;
 	const char *model = ollama_str(line, "model");
 	const char *created = ollama_str(line, "created_at");
 	if (model != NULL)
 		h = ollama_fnv(h, model, strlen(model) + 1);
 	if (created != NULL)
 		h = ollama_fnv(h, created, strlen(created) + 1);
-	else
-		h = ollama_fnv(h, &c->no, sizeof c->no);   /* still unique in this daemon */
 	h = ollama_fnv(h, &index, sizeof index);
 	h = ollama_fnv(h, name, strlen(name) + 1);
 	char *a = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1101,7 +1100,7 @@ ollama_stream(void *state, const json_t *request, const struct hearth_stream_sin
 	c->sink = sink;
 	c->arg = arg;
 	c->model = ollama_strdup(ollama_str(body, "model"));
-	c->no = ++o->n_calls;
+	c->req_hash = ollama_fnv(14695981039346656037ull, text, strlen(text));
 	json_decref(body);
 	char *url = ollama_printf("%s/api/chat", o->base_url);
 	static const char *const headers[] = { "content-type: application/json",
