@@ -558,6 +558,11 @@ conf_do_load(struct conf_parser *p, char **args)
 		conf_error_name(p, args[1]);
 		return;
 	}
+	/* A third word names the module file when the instance has a name of its own. */
+	if (args[2] != NULL && !conf_name_valid(args[2])) {
+		conf_error_name(p, args[2]);
+		return;
+	}
 	for (size_t i = 0; i < c->n_modules; i++) {
 		if (c->modules[i].kind == kind && strcmp(c->modules[i].name, args[1]) == 0) {
 			conf_error(p, p->line, "module '%s' (%s) is already loaded on line %d",
@@ -569,6 +574,7 @@ conf_do_load(struct conf_parser *p, char **args)
 	c->modules[c->n_modules++] = (struct conf_module){
 		.kind = kind,
 		.name = xstrdup(args[1]),
+		.module = xstrdup(args[2] != NULL ? args[2] : args[1]),
 		.load_line = p->line,
 		.section = json_object(),
 		.key_lines = json_object(),
@@ -579,15 +585,16 @@ struct conf_directive {
 	const char *name;
 	size_t nargs;
 	const char *args; /* for the argument-count message */
+	size_t optional;  /* how many more arguments it may take */
 };
 
 static const struct conf_directive conf_directives[] = {
-	{ "load", 2, "kind and name" },
-	{ "module_dir", 1, "a directory" },
-	{ "stop_on_module_error", 1, "yes or no" },
-	{ "log_level", 1, "error, warn, info or debug" },
-	{ "log_file", 1, "a file name" },
-	{ "max_steps", 1, "a number of model requests" },
+	{ "load", 2, "kind, name, and optionally the module", 1 },
+	{ "module_dir", 1, "a directory", 0 },
+	{ "stop_on_module_error", 1, "yes or no", 0 },
+	{ "log_level", 1, "error, warn, info or debug", 0 },
+	{ "log_file", 1, "a file name", 0 },
+	{ "max_steps", 1, "a number of model requests", 0 },
 };
 
 /* A directive: s is the trimmed line, without '='. */
@@ -598,14 +605,14 @@ conf_directive(struct conf_parser *p, char *s)
 	struct conf *c = p->c;
 
 	/* Words split at blanks, except inside ${...} (so ${X:-a b} is one word). */
-	char *words[3];
+	char *words[4];
 	size_t nw = 0;
 	for (char *w = s;;) {
 		while (conf_blank(*w))
 			w++;
 		if (*w == '\0')
 			break;
-		if (nw < 3)
+		if (nw < 4)
 			words[nw] = w;
 		nw++;
 		int depth = 0;
@@ -636,14 +643,18 @@ conf_directive(struct conf_parser *p, char *s)
 		conf_error(p, p->line, "unknown directive '%s'", conf_show(show, words[0]));
 		return;
 	}
-	if (nw - 1 != d->nargs) {
-		conf_error(p, p->line, "'%s' takes %zu argument%s (%s), got %zu", d->name, d->nargs,
-			   d->nargs == 1 ? "" : "s", d->args, nw - 1);
+	if (nw - 1 < d->nargs || nw - 1 > d->nargs + d->optional) {
+		if (d->optional > 0)
+			conf_error(p, p->line, "'%s' takes %zu to %zu arguments (%s), got %zu", d->name,
+				   d->nargs, d->nargs + d->optional, d->args, nw - 1);
+		else
+			conf_error(p, p->line, "'%s' takes %zu argument%s (%s), got %zu", d->name,
+				   d->nargs, d->nargs == 1 ? "" : "s", d->args, nw - 1);
 		return;
 	}
 
-	char *args[2] = { NULL, NULL };
-	for (size_t i = 0; i < d->nargs; i++) {
+	char *args[3] = { NULL, NULL, NULL };
+	for (size_t i = 0; i < nw - 1; i++) {
 		if (conf_expand(p, words[i + 1], "argument", &args[i]) < 0)
 			goto out;
 	}
@@ -682,6 +693,7 @@ conf_directive(struct conf_parser *p, char *s)
 out:
 	free(args[0]);
 	free(args[1]);
+	free(args[2]);
 }
 
 static void
@@ -949,6 +961,7 @@ conf_free(struct conf *c)
 		return;
 	for (size_t i = 0; i < c->n_modules; i++) {
 		free(c->modules[i].name);
+		free(c->modules[i].module);
 		json_decref(c->modules[i].section);
 		json_decref(c->modules[i].key_lines);
 	}

@@ -5,6 +5,7 @@
  *
  *     # a comment: a line whose first non-blank character is '#'
  *     load provider anthropic          directive: load a module (kind, name)
+ *     load provider groq openai        directive: a second instance of a module, named
  *     module_dir /opt/hearth/modules   directive: also search this directory
  *     stop_on_module_error yes         directive: a module that fails stops hearthd
  *     log_level info                   directive: error, warn, info or debug
@@ -39,7 +40,8 @@
 
 struct conf_module {
 	enum hearth_kind kind;
-	char *name;          /* owned */
+	char *name;          /* owned: the instance's name (sections, logs, models) */
+	char *module;        /* owned: the module file's name; the name unless `load` said */
 	int load_line;       /* line of its `load` directive */
 	int section_line;    /* line of its [kind name] header, 0 if none */
 	json_t *section;     /* owned: {"key": "value", ...}, never NULL */

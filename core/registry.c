@@ -247,13 +247,15 @@ registry_check(struct registry *r, struct module *m)
 			       REGISTRY_NAME_MAX);
 		return -1;
 	}
-	struct module *other = registry_find(r, m->kind, d->name);
+	struct module *other = registry_find(r, m->kind, m->name);
+	if (other == NULL && strcmp(m->name, m->conf->module) == 0)
+		other = registry_find_module(r, m->kind, d->name);
 	if (other != NULL) {
 		registry_error(r, "%s: module %s: duplicate name: %s '%s' is already loaded from %s",
 			       m->path, m->who, kname, d->name, other->path);
 		return -1;
 	}
-	if (strcmp(d->name, m->name) != 0) {
+	if (strcmp(d->name, m->conf->module) != 0) {
 		registry_error(r, "%s: module %s: the file declares the name '%s'", m->path,
 			       m->who, d->name);
 		return -1;
@@ -346,7 +348,7 @@ registry_load_one(struct registry *r, const struct conf_module *cm)
 	m->conf_path = r->conf->path;
 
 	char **dirs = registry_search_dirs(r->conf, cm->kind);
-	m->path = registry_find_file(dirs, cm->name);
+	m->path = registry_find_file(dirs, cm->module);
 	if (m->path == NULL) {
 		size_t len = 0;
 		for (char **d = dirs; *d != NULL; d++)
@@ -500,7 +502,17 @@ struct module *
 registry_find(struct registry *r, enum hearth_kind kind, const char *name)
 {
 	for (size_t i = 0; i < r->n_modules; i++)
-		if (r->modules[i]->kind == kind && strcmp(r->modules[i]->desc->name, name) == 0)
+		if (r->modules[i]->kind == kind && strcmp(r->modules[i]->name, name) == 0)
+			return r->modules[i];
+	return NULL;
+}
+
+struct module *
+registry_find_module(struct registry *r, enum hearth_kind kind, const char *module)
+{
+	for (size_t i = 0; i < r->n_modules; i++)
+		if (r->modules[i]->kind == kind && strcmp(r->modules[i]->desc->name, module) == 0 &&
+		    strcmp(r->modules[i]->name, r->modules[i]->conf->module) == 0)
 			return r->modules[i];
 	return NULL;
 }

@@ -25,7 +25,7 @@
 
 struct module {
 	enum hearth_kind kind;
-	char *name;                        /* owned: the name plugins.conf used */
+	char *name;                        /* owned: the instance name plugins.conf used */
 	char *who;                         /* owned: "kind/name", for log lines */
 	char *path;                        /* owned: the file that was opened */
 	void *handle;                      /* loader handle */
@@ -70,8 +70,11 @@ void registry_fini_all(struct registry *r);
 /* Unload every module; only once their handles are closed. */
 void registry_unload_all(struct registry *r);
 
-/* The loaded module of this kind and name, or NULL. Borrowed. */
+/* The loaded module of this kind and instance name, or NULL. Borrowed. */
 struct module *registry_find(struct registry *r, enum hearth_kind kind, const char *name);
+/* The module of this kind loaded under its own name (not as another instance). */
+struct module *registry_find_module(struct registry *r, enum hearth_kind kind,
+				    const char *module);
 
 /* Frees the registry; unloads what registry_unload_all() has not. */
 void registry_free(struct registry *r);

@@ -271,10 +271,12 @@ test_error_directives(void **state)
 	check_one("model\n", "t.conf:1: unknown directive 'model'");
 	check_one("bad\x1b[31m x\n", "t.conf:1: unknown directive 'bad\\x1b[31m'");
 	check_one("load provider\n",
-		  "t.conf:1: 'load' takes 2 arguments (kind and name), got 1");
-	check_one("load\n", "t.conf:1: 'load' takes 2 arguments (kind and name), got 0");
-	check_one("load tool a b\n",
-		  "t.conf:1: 'load' takes 2 arguments (kind and name), got 3");
+		  "t.conf:1: 'load' takes 2 to 3 arguments (kind, name, and optionally the module), got 1");
+	check_one("load\n", "t.conf:1: 'load' takes 2 to 3 arguments (kind, name, and optionally the module), got 0");
+	check_one("load tool a b c\n",
+		  "t.conf:1: 'load' takes 2 to 3 arguments (kind, name, and optionally the module), got 4");
+	check_one("load tool a B\n",
+		  "t.conf:1: invalid module name 'B' (expected 1 to 64 of a-z, 0-9, '_' and '-')");
 	check_one("module_dir\n", "t.conf:1: 'module_dir' takes 1 argument (a directory), got 0");
 	check_one("module_dir /a /b\n",
 		  "t.conf:1: 'module_dir' takes 1 argument (a directory), got 2");
@@ -302,7 +304,15 @@ test_error_directives(void **state)
 	check_one("max_steps 5x\n", "t.conf:1: invalid value '5x' for max_steps (expected 1 to 10000)");
 	check_one("max_steps 99999999999999999999\n",
 		  "t.conf:1: invalid value '99999999999999999999' for max_steps (expected 1 to 10000)");
-	struct conf *c = parse("max_steps 7\n");
+	/* A named instance of a module. */
+	struct conf *c = parse("load provider groq openai\nload provider openai\n");
+	EXPECT_OK(c);
+	assert_string_equal(c->modules[0].name, "groq");
+	assert_string_equal(c->modules[0].module, "openai");
+	assert_string_equal(c->modules[1].name, "openai");
+	assert_string_equal(c->modules[1].module, "openai");
+	conf_free(c);
+	c = parse("max_steps 7\n");
 	EXPECT_OK(c);
 	assert_int_equal(c->max_steps, 7);
 	conf_free(c);
@@ -688,8 +698,8 @@ test_truncated(void **state)
 
 	/* Cut mid-line, mid-header, mid-${, mid-key; a last line without newline is fine. */
 	check_one("load provider anthropic\nlo", "t.conf:2: unknown directive 'lo'");
-	check_one("load provider anthropic\nload provider", "t.conf:2: 'load' takes 2 arguments "
-		  "(kind and name), got 1");
+	check_one("load provider anthropic\nload provider", "t.conf:2: 'load' takes 2 to 3 "
+		  "arguments (kind, name, and optionally the module), got 1");
 	check_one("load provider anthropic\n[provider anthr",
 		  "t.conf:2: section header has no closing ']'");
 	check_one("load provider anthropic\n[",
@@ -728,7 +738,7 @@ test_binary_elf(void **state)
 	struct conf *c = parse_n("a.out", (const char *)elf, sizeof elf);
 	EXPECT_ERRORS(c, "a.out:1: NUL byte in file (binary data?)",
 		      "a.out:2: invalid UTF-8 at byte 5",
-		      "a.out:3: 'load' takes 2 arguments (kind and name), got 0");
+		      "a.out:3: 'load' takes 2 to 3 arguments (kind, name, and optionally the module), got 0");
 	assert_int_equal(c->n_modules, 0);
 	conf_free(c);
 }

@@ -358,6 +358,36 @@ test_lifecycle_order(void **state)
 	free(trace);
 }
 
+/* One module file loaded twice under two instance names, each with its section. */
+static void
+test_instances(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "load provider good_provider\nload provider pong2 good_provider\n"
+			      "load provider pong3 good_provider\n"), 0);
+	assert_int_equal(f->reg->n_modules, 3);
+	struct module *a = registry_find(f->reg, HEARTH_KIND_PROVIDER, "good_provider");
+	struct module *b = registry_find(f->reg, HEARTH_KIND_PROVIDER, "pong2");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	assert_string_equal(b->who, "provider/pong2");
+	assert_string_equal(b->desc->name, "good_provider");
+	assert_string_equal(b->path, MODDIR "/good_provider.la");
+	assert_ptr_equal(registry_find_module(f->reg, HEARTH_KIND_PROVIDER, "good_provider"), a);
+	assert_null(registry_find(f->reg, HEARTH_KIND_PROVIDER, "pong4"));
+}
+
+/* An instance naming a module whose file declares another name is refused. */
+static void
+test_instance_of_wrong_file(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "load tool mine dup_name\n"), 1);
+	assert_one_error(f, MODDIR "/dup_name.la: module tool/mine: the file declares the name "
+			 "'good_tool'");
+}
+
 static void
 test_search_dirs(void **state)
 {
@@ -398,6 +428,8 @@ main(void)
 		T(test_not_found),
 		T(test_not_an_object),
 		T(test_lifecycle_order),
+		T(test_instances),
+		T(test_instance_of_wrong_file),
 		cmocka_unit_test(test_search_dirs),
 #undef T
 	};
