@@ -496,18 +496,25 @@ test_progress_updates(void **state)
 {
 	assert_int_equal(load(NULL), 0);
 	struct res r;
-	run(&r, "echo one; sleep 1; echo two", NULL);
-	assert_string_equal(res_text(&r), "exit status 0\n<stdout>\none\ntwo\n</stdout>");
-	assert_true(json_array_size(r.updates) >= 1);
+	/* The command waits for the test to have seen "one" before it goes on. */
+	start_in(&r, F->tmp, json_pack("{s:s}", "command", "echo one; "
+		"while [ ! -e go ]; do sleep 0.02; done; echo two"));
+	RUN_UNTIL(json_array_size(r.updates) > 0);
+	assert_false(r.done);
 	assert_string_equal(update_text(&r, 0), "one\n");
-	/* Updates carry new output only, in order. */
+	char *go = xasprintf("%s/go", F->tmp);
+	assert_int_equal(testutil_write_file(go, "", 0), 0);
+	free(go);
+	RUN_UNTIL(r.done);
+	assert_string_equal(res_text(&r), "exit status 0\n<stdout>\none\ntwo\n</stdout>");
+	/* Updates carry new output only, in order, and all of it by the end. */
 	char *all = xstrdup("");
 	for (size_t i = 0; i < json_array_size(r.updates); i++) {
 		char *next = xasprintf("%s%s", all, update_text(&r, i));
 		free(all);
 		all = next;
 	}
-	assert_int_equal(strncmp("one\ntwo\n", all, strlen(all)), 0);
+	assert_string_equal(all, "one\ntwo\n");
 	free(all);
 	res_free(&r);
 }
