@@ -520,6 +520,26 @@ test_progress_updates(void **state)
 }
 
 static void
+test_progress_split_character(void **state)
+{
+	assert_int_equal(load(NULL), 0);
+	struct res r;
+	/* "é" arrives in two pieces: no update shows half of it. */
+	start_in(&r, F->tmp, json_pack("{s:s}", "command", "printf 'x\\303'; "
+		"while [ ! -e go ]; do sleep 0.02; done; printf '\\251y\\n'"));
+	RUN_UNTIL(json_array_size(r.updates) > 0);
+	assert_string_equal(update_text(&r, 0), "x");
+	char *go = xasprintf("%s/go", F->tmp);
+	assert_int_equal(testutil_write_file(go, "", 0), 0);
+	free(go);
+	RUN_UNTIL(r.done);
+	assert_int_equal(json_array_size(r.updates), 2);
+	assert_string_equal(update_text(&r, 1), "\xc3\xa9y\n");
+	assert_string_equal(res_text(&r), "exit status 0\n<stdout>\nx\xc3\xa9y\n</stdout>");
+	res_free(&r);
+}
+
+static void
 test_progress_bounded(void **state)
 {
 	assert_int_equal(load(NULL), 0);
@@ -768,6 +788,7 @@ main(void)
 		T(test_huge_output_bounded),
 		T(test_output_cap),
 		T(test_progress_updates),
+		T(test_progress_split_character),
 		T(test_progress_bounded),
 		T(test_cwd),
 		T(test_secrets_removed),

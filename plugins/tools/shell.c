@@ -336,9 +336,12 @@ shell_stream_text(const struct shell_stream *st, struct shell_buf *b)
 
 static void shell_update_cb(void *arg);
 
-/* Send what is pending to the clients as one update. */
+/*
+ * Send what is pending to the clients as one update. Unless `final`, a character
+ * cut at the end waits for its other bytes.
+ */
 static void
-shell_flush(struct shell_run *r)
+shell_flush(struct shell_run *r, int final)
 {
 	const struct hearth_host *h = r->sh->host;
 	if (r->timer != NULL) {
@@ -349,9 +352,11 @@ shell_flush(struct shell_run *r)
 	if (r->pending_len == 0 && r->pending_dropped == 0)
 		return;
 	struct shell_buf b = { 0 };
-	size_t keep = r->pending_len;
-	if (r->pending_dropped > 0)
+	size_t keep = r->pending_len, carry = 0;
+	if (r->pending_dropped > 0 || !final)
 		keep -= shell_utf8_cut_end(r->pending, keep);
+	if (r->pending_dropped == 0)
+		carry = r->pending_len - keep;
 	shell_buf_output(&b, r->pending, keep);
 	if (r->pending_dropped > 0) {
 		char note[64];
@@ -359,8 +364,13 @@ shell_flush(struct shell_run *r)
 			 r->pending_dropped + (r->pending_len - keep));
 		shell_buf_str(&b, note);
 	}
-	r->pending_len = 0;
+	memmove(r->pending, r->pending + keep, carry);
+	r->pending_len = carry;
 	r->pending_dropped = 0;
+	if (keep == 0 && carry > 0) {
+		free(b.data);
+		return;  /* nothing whole to send yet */
+	}
 	if (b.oom) {
 		free(b.data);
 		return;
@@ -376,7 +386,7 @@ shell_flush(struct shell_run *r)
 static void
 shell_update_cb(void *arg)
 {
-	shell_flush(arg);
+	shell_flush(arg, 0);
 }
 
 static void
@@ -533,7 +543,7 @@ shell_exit_cb(void *arg, int exit_status, int term_signal, int timed_out)
 				 r->call->id, r->pid);
 		kill(-r->pid, SIGKILL);
 	}
-	shell_flush(r);
+	shell_flush(r, 1);
 	shell_finish(r, exit_status, term_signal, timed_out, NULL);
 }
 
