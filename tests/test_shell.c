@@ -739,10 +739,15 @@ test_config(void **state)
 	registry_free(F->reg);
 	conf_free(F->conf);
 
-	/* Unknown keys are a warning; a default above the cap is lowered to it. */
-	assert_int_equal(load("colour = blue\ntimeout_ms = 5000\nmax_timeout_ms = 250\n"), 0);
+	/* Unknown keys are a warning (the core's permission keys are not unknown); a
+	 * default above the cap is lowered to it. */
+	assert_int_equal(load("colour = blue\ntimeout_ms = 5000\nmax_timeout_ms = 250\n"
+			      "allow.shell = git status*\ndeny.shell = rm *\nask.shell = x*\n"
+			      "permission.shell = ask\nallow_paths = /usr/*\n"
+			      "allow_write_paths = /tmp/*\n"), 0);
 	log = testutil_log_release();
 	assert_non_null(strstr(log, "unknown key 'colour' ignored"));
+	assert_int_equal(testutil_count(log, "unknown key"), 1);
 	assert_non_null(strstr(log, "timeout_ms 5000 is above max_timeout_ms 250; using 250"));
 	free(log);
 	testutil_log_capture();

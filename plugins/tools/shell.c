@@ -685,6 +685,17 @@ shell_list(void *state, const struct hearth_tool_def **defs)
 	return sizeof shell_defs / sizeof shell_defs[0];
 }
 
+/* The core's permission rules share the section (core/permission.h). */
+static int
+shell_permission_key(const char *key)
+{
+	static const char *const prefixes[] = { "allow.", "ask.", "deny.", "permission." };
+	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+		if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return strcmp(key, "allow_paths") == 0 || strcmp(key, "allow_write_paths") == 0;
+}
+
 static int
 shell_init(const struct hearth_host *host, const json_t *config, void **state)
 {
@@ -700,7 +711,7 @@ shell_init(const struct hearth_host *host, const json_t *config, void **state)
 		size_t i = 0;
 		while (i < sizeof keys / sizeof keys[0] && strcmp(key, keys[i]) != 0)
 			i++;
-		if (i == sizeof keys / sizeof keys[0])
+		if (i == sizeof keys / sizeof keys[0] && !shell_permission_key(key))
 			host->log(host, HEARTH_LOG_WARN, "unknown key '%s' ignored", key);
 	}
 	int rc = host->config_int(host, "max_timeout_ms", SHELL_DEFAULT_MAX_TIMEOUT_MS, 1,
