@@ -207,7 +207,8 @@ host_work_cancel(struct hearth_work *w)
 static const json_t *
 host_config(const struct hearth_host *h)
 {
-	return host_module(h)->conf->section;
+	struct module *m = host_module(h);
+	return m->section != NULL ? m->section : m->conf->section;
 }
 
 static const char *

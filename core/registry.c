@@ -317,11 +317,38 @@ registry_check_tools(struct registry *r, struct module *m)
 	return 0;
 }
 
+/*
+ * The section a module sees: its plugins.conf section without the keys the core
+ * reads there itself (a tool module's permission rules, permission.h), so modules
+ * need not know them. A new reference.
+ */
+static json_t *
+registry_module_section(const struct module *m)
+{
+	static const char *const prefixes[] = { "allow.", "ask.", "deny.", "permission." };
+	json_t *out = json_object();
+	const char *key;
+	json_t *value;
+	json_object_foreach(m->conf->section, key, value) {
+		int core_key = 0;
+		if (m->kind == HEARTH_KIND_TOOL) {
+			for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+				core_key |= strncmp(key, prefixes[i], strlen(prefixes[i])) == 0;
+			core_key |= strcmp(key, "allow_paths") == 0 ||
+				    strcmp(key, "allow_write_paths") == 0;
+		}
+		if (!core_key)
+			json_object_set(out, key, value);
+	}
+	return out;
+}
+
 static void
 registry_module_free(struct module *m)
 {
 	if (m == NULL)
 		return;
+	json_decref(m->section);
 	int busy = m->host != NULL && host_pending_work(m->host) > 0;
 	if (m->host != NULL)
 		host_free(m->host);
@@ -397,7 +424,8 @@ registry_load_one(struct registry *r, const struct conf_module *cm)
 	}
 
 	m->host = host_new(m);
-	int rc = m->desc->init(m->host, cm->section, &m->state);
+	m->section = registry_module_section(m);
+	int rc = m->desc->init(m->host, m->section, &m->state);
 	if (rc != 0) {
 		registry_error(r, "%s: module %s: init failed: %s", m->path, m->who,
 			       hearth_strerror(rc));

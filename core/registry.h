@@ -32,6 +32,7 @@ struct module {
 	const struct hearth_plugin *desc;  /* the module's static descriptor */
 	void *state;                       /* what init() stored */
 	const struct conf_module *conf;    /* borrowed from the registry's conf */
+	json_t *section;                   /* owned: what the module sees of its section */
 	const char *conf_path;             /* borrowed: plugins.conf path, for messages */
 	struct hearth_host *host;          /* owned: this module's host table */
 	int inited;                        /* init() succeeded, fini() not yet run */

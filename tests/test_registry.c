@@ -358,6 +358,22 @@ test_lifecycle_order(void **state)
 	free(trace);
 }
 
+/* A tool module sees its section without the permission keys the core reads there. */
+static void
+test_core_keys_hidden(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "load tool good_tool\n[tool good_tool]\nrepeat = 2\n"
+			      "allow.echo = hi*\npermission.ask_echo = allow\nallow_paths = /usr/*\n"
+			      "deny.sleep = *\n"), 0);
+	struct module *t = registry_find(f->reg, HEARTH_KIND_TOOL, "good_tool");
+	const json_t *seen = t->host->config(t->host);
+	assert_int_equal(json_object_size(seen), 1);
+	assert_string_equal(json_string_value(json_object_get(seen, "repeat")), "2");
+	/* The core still reads them from the whole section. */
+	assert_int_equal(json_object_size(t->conf->section), 5);
+}
+
 /* One module file loaded twice under two instance names, each with its section. */
 static void
 test_instances(void **state)
@@ -429,6 +445,7 @@ main(void)
 		T(test_not_an_object),
 		T(test_lifecycle_order),
 		T(test_instances),
+		T(test_core_keys_hidden),
 		T(test_instance_of_wrong_file),
 		cmocka_unit_test(test_search_dirs),
 #undef T
