@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "models.h"
 #include "permission.h"
 #include "rpc.h"
 #include "store.h"
@@ -425,6 +426,24 @@ agent_cost_micros(const struct turn *t)
 	return (int64_t)(micros + 0.5);
 }
 
+/* The model's context window from the providers' cached lists, or 0 if unknown. */
+static json_int_t
+agent_context_window(const struct turn *t)
+{
+	char *id = xasprintf("%s/%s", t->provider->name, t->model_id);
+	json_int_t size = 0;
+	size_t i;
+	json_t *m;
+	json_array_foreach((json_t *)models_cached(), i, m) {
+		if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0) {
+			size = json_integer_value(json_object_get(m, "contextWindow"));
+			break;
+		}
+	}
+	free(id);
+	return size;
+}
+
 /* Tell the followers how full the context is and what the session has cost. */
 static void
 turn_emit_usage(struct turn *t)
@@ -438,7 +457,7 @@ turn_emit_usage(struct turn *t)
 		"sessionUpdate", "usage_update",
 		"used", (json_int_t)(u->input_tokens + u->cache_read_tokens + u->cache_write_tokens +
 				     u->output_tokens),
-		"size", (json_int_t)0,
+		"size", agent_context_window(t),
 		"cost", "amount", (double)total.cost_micros / 1e6, "currency", "USD",
 		"_meta", "hearth", "inputTokens", (json_int_t)total.tokens.input_tokens,
 		"outputTokens", (json_int_t)total.tokens.output_tokens,

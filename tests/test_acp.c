@@ -387,6 +387,8 @@ test_prompt_streams_and_persists(void **state)
 	json_t *last = json_object_get(json_array_get(all, json_array_size(all) - 1), "update");
 	assert_string_equal(json_string_value(json_object_get(last, "sessionUpdate")), "usage_update");
 	assert_int_equal(json_integer_value(json_object_get(last, "used")), 13);
+	/* The context window from the provider's model list (asked for at session/new). */
+	assert_int_equal(json_integer_value(json_object_get(last, "size")), 200000);
 	assert_true(json_real_value(json_object_get(json_object_get(last, "cost"), "amount")) ==
 		    75 / 1e6);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(last, "cost"),
@@ -823,9 +825,9 @@ test_session_management(void **state)
 	list = json_object_get(call_ok(a, "_hearth/sessions", json_object()), "sessions");
 	assert_int_equal(json_array_size(list), 1);
 	json_t *models = call_ok(a, "_hearth/models", json_object());
-	json_t *want = json_pack("{s:[{s:s,s:s,s:s}],s:[]}", "models", "id",
+	json_t *want = json_pack("{s:[{s:s,s:s,s:s,s:i}],s:[]}", "models", "id",
 				 "script_provider/scripted", "provider", "script_provider", "name",
-				 "Scripted", "errors");
+				 "Scripted", "contextWindow", 200000, "errors");
 	assert_true(json_equal(models, want));
 	json_decref(want);
 	/* The listed models are the values of the session's model option. */

@@ -178,7 +178,8 @@ script_list_models(void *state,
 		   void (*done)(void *arg, json_t *models, const struct hearth_provider_error *err),
 		   void *arg)
 {
-	done(arg, json_pack("[{s:s,s:s}]", "id", "scripted", "name", "Scripted"), NULL);
+	done(arg, json_pack("[{s:s,s:s,s:i}]", "id", "scripted", "name", "Scripted",
+			    "context_window", 200000), NULL);
 	return 0;
 }
 
