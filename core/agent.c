@@ -785,6 +785,40 @@ agent_acp_content(const json_t *content)
 	return out;
 }
 
+/*
+ * The streamed text of an update ({"content": [{"type": "content", "content":
+ * {"type": "text", "text"}}...]}) joined, or NULL when the update is not only text.
+ * malloc'd.
+ */
+static char *
+agent_update_text(const json_t *content)
+{
+	if (!json_is_array(content) || json_array_size(content) == 0)
+		return NULL;
+	size_t i;
+	json_t *item;
+	char *out = xstrdup("");
+	json_array_foreach(content, i, item) {
+		const json_t *block = json_object_get(item, "content");
+		const char *type = json_string_value(json_object_get(item, "type"));
+		const char *text = json_string_value(json_object_get(block, "text"));
+		if (type == NULL || strcmp(type, "content") != 0 || text == NULL) {
+			free(out);
+			return NULL;
+		}
+		char *more = xasprintf("%s%s", out, text);
+		free(out);
+		out = more;
+	}
+	return out;
+}
+
+/*
+ * Progress of a running call. ACP's tool_call_update replaces the call's content,
+ * so streamed text (a tool sending only what is new) is kept per call, its last
+ * AGENT_PROGRESS_TAIL bytes, and each update shows that tail: an editor sees the
+ * output scroll, not only the latest piece. Other updates pass through as they are.
+ */
 static void
 turn_tool_update(void *arg, const json_t *update)
 {
@@ -794,6 +828,24 @@ turn_tool_update(void *arg, const json_t *update)
 	json_object_del(u, "status");
 	json_object_set_new(u, "sessionUpdate", json_string("tool_call_update"));
 	json_object_set(u, "toolCallId", json_object_get(call, "id"));
+	char *text = agent_update_text(json_object_get(update, "content"));
+	if (text != NULL) {
+		const char *before = json_string_value(json_object_get(call, "progress"));
+		char *all = xasprintf("%s%s", before != NULL ? before : "", text);
+		size_t len = strlen(all), cut = 0;
+		if (len > AGENT_PROGRESS_TAIL) {
+			cut = len - AGENT_PROGRESS_TAIL;
+			/* Never start inside a UTF-8 character. */
+			while (cut < len && ((unsigned char)all[cut] & 0xc0) == 0x80)
+				cut++;
+		}
+		json_object_set_new(call, "progress", json_string(all + cut));
+		json_object_set_new(u, "content", json_pack("[{s:s,s:{s:s,s:s}}]", "type", "content",
+							    "content", "type", "text", "text",
+							    all + cut));
+		free(all);
+		free(text);
+	}
 	session_emit(t->s, u);
 	json_decref(u);
 }

@@ -30,6 +30,8 @@
 #define AGENT_MAX_RETRIES 5
 #define AGENT_RETRY_BASE_MS 1000
 #define AGENT_RETRY_MAX_MS 60000
+/* How much of a running tool's streamed output each progress update shows (its tail). */
+#define AGENT_PROGRESS_TAIL (8 * 1024)
 /* Project instructions read into the system prompt, at most this much of each file. */
 #define AGENT_CONTEXT_FILE_MAX (64 * 1024)
 

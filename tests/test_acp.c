@@ -645,14 +645,21 @@ test_cancel(void **state)
 	/* Cancel while a tool runs: it is woken, the next call never runs. */
 	id = client_request(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
 							   "prompt", "type", "text", "text", "2"));
+	/* The tool streams "sleep" then "ing": each update shows the output so far. */
+	json_t *sleep1 = json_pack("[{s:s,s:{s:s,s:s}}]", "type", "content", "content", "type",
+				   "text", "text", "sleep");
 	json_t *sleeping = json_pack("[{s:s,s:{s:s,s:s}}]", "type", "content", "content", "type",
 				     "text", "text", "sleeping");
+	int saw_first = 0;
 	for (;;) {
 		json_t *m = client_wait_method(c, "session/update");
 		json_t *up = json_object_get(json_object_get(m, "params"), "update");
+		saw_first |= json_equal(json_object_get(up, "content"), sleep1);
 		if (json_equal(json_object_get(up, "content"), sleeping))
 			break;
 	}
+	assert_true(saw_first);
+	json_decref(sleep1);
 	json_decref(sleeping);
 	client_notify(c, "session/cancel", json_pack("{s:s}", "sessionId", sid));
 	assert_string_equal(stop_reason(client_wait_response(c, id)), "cancelled");

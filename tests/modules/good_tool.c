@@ -95,8 +95,13 @@ good_tool_run(void *state, struct hearth_tool_call *call)
 		s->t = t;
 		s->call = call;
 		call->data = s;
+		/* Two pieces of streamed output: the core shows them joined. */
 		json_t *progress = json_pack("{s:[{s:s,s:{s:s,s:s}}]}", "content", "type", "content",
-					     "content", "type", "text", "text", "sleeping");
+					     "content", "type", "text", "text", "sleep");
+		t->host->tool_update(call, progress);
+		json_decref(progress);
+		progress = json_pack("{s:[{s:s,s:{s:s,s:s}}]}", "content", "type", "content",
+				     "content", "type", "text", "text", "ing");
 		t->host->tool_update(call, progress);
 		json_decref(progress);
 		s->timer = t->host->timer_start(t->host, (uint64_t)json_integer_value(
