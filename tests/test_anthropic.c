@@ -34,61 +34,24 @@
 #include "loader.h"
 #include "log.h"
 #include "registry.h"
+#include "provider_harness.h"
 #include "testutil.h"
 #include "xmalloc.h"
 
 #define TEST_KEY "sk-ant-test-0123456789"
 
+/* The shared harness (tests/provider_harness.h) and this provider's fake. */
 struct fixture {
-	uv_loop_t loop;
-	struct host_context ctx;
-	struct http_client *http;
-	struct conf *conf;
-	struct registry *reg;
-	struct module *mod;
+	struct provider_fixture h;
 	struct fake_anthropic *fa;
 	char *url;
-	char *tmp;
-	int http_closed;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Run the loop until cond holds; a hang fails the test instead of the suite. */
-#define RUN_UNTIL(f, cond) \
-	do { \
-		uint64_t start_ = now_ms(); \
-		while (!(cond)) { \
-			uv_run(&(f)->loop, UV_RUN_NOWAIT); \
-			if (cond) \
-				break; \
-			if (now_ms() - start_ > 20000) \
-				fail_msg("still waiting for %s", #cond); \
-			usleep(200); \
-		} \
-	} while (0)
 
 static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->tmp = testutil_mkdtemp("anthropic");
-	f->http = http_client_new(&f->loop);
-	assert_non_null(f->http);
-	f->ctx.loop = &f->loop;
-	f->ctx.http = f->http;
-	f->ctx.state_dir = f->tmp;
-	f->ctx.runtime_dir = f->tmp;
-	host_context_set(&f->ctx);
-	assert_int_equal(loader_init(), 0);
-	testutil_log_capture();
+	provider_harness_setup(&f->h, "anthropic");
 	f->fa = fake_anthropic_start();
 	assert_non_null(f->fa);
 	f->url = fake_anthropic_url(f->fa);
@@ -98,36 +61,13 @@ setup(void **state)
 	return 0;
 }
 
-static void
-http_closed_cb(void *arg)
-{
-	struct fixture *f = arg;
-	f->http_closed++;
-}
-
 static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	if (f->reg != NULL) {
-		registry_stop_frontends(f->reg);
-		registry_fini_all(f->reg);
-	}
-	http_client_close(f->http, http_closed_cb, f);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(f->http_closed, 1);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	registry_free(f->reg);
-	char *log = testutil_log_release();
-	/* Whatever happened, the key never reached the log. */
-	assert_null(strstr(log, TEST_KEY));
-	free(log);
-	loader_exit();
-	conf_free(f->conf);
+	provider_harness_teardown(&f->h, TEST_KEY);
 	fake_anthropic_free(f->fa);
 	free(f->url);
-	testutil_rmtree(f->tmp);
-	free(f->tmp);
 	free(f);
 	return 0;
 }
@@ -137,152 +77,16 @@ teardown(void **state)
 static size_t
 load(struct fixture *f, const char *extra)
 {
-	char *text = xasprintf("module_dir %s/plugins\nload provider anthropic\n"
-			       "[provider anthropic]\nbase_url = %s\n%s", HEARTH_BUILDDIR, f->url,
-			       extra != NULL ? extra : "");
-	f->conf = conf_parse("test.conf", text, strlen(text));
-	free(text);
-	for (size_t i = 0; i < f->conf->n_errors; i++)
-		fprintf(stderr, "unexpected conf error: %s\n", f->conf->errors[i]);
-	assert_int_equal(f->conf->n_errors, 0);
-	f->reg = registry_new(f->conf);
-	size_t errors = registry_load_all(f->reg);
-	f->mod = registry_find(f->reg, HEARTH_KIND_PROVIDER, "anthropic");
-	return errors;
+	char *s = xasprintf("base_url = %s\n%s", f->url, extra != NULL ? extra : "");
+	size_t n = provider_harness_load(&f->h, s);
+	free(s);
+	return n;
 }
 
 static const struct hearth_provider *
 prov(struct fixture *f)
 {
-	assert_non_null(f->mod);
-	return f->mod->desc->provider;
-}
-
-/* ------------------------------------------------------------ the sink -- */
-
-struct rec {
-	struct fixture *f;
-	struct hearth_provider_call *call;
-	char *log;
-	size_t len;
-	int done;
-	int after_done;         /* sink calls after done(): must stay 0 */
-	enum hearth_finish finish;
-	int has_err;
-	struct hearth_provider_error err;
-	char *message, *vendor;
-	int cancel_on_text;     /* cancel the call from inside its first text callback */
-	int cancelled;
-};
-
-static void rec_add(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-rec_add(struct rec *r, const char *fmt, ...)
-{
-	if (r->done)
-		r->after_done++;
-	va_list ap;
-	va_start(ap, fmt);
-	char *line = xvasprintf(fmt, ap);
-	va_end(ap);
-	size_t n = strlen(line);
-	r->log = xrealloc(r->log, r->len + n + 2);
-	memcpy(r->log + r->len, line, n);
-	r->len += n;
-	r->log[r->len++] = '\n';
-	r->log[r->len] = '\0';
-	free(line);
-}
-
-static char *
-dump_sorted(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	assert_non_null(s);
-	return s;
-}
-
-static void
-rec_text(void *arg, const char *text, size_t len)
-{
-	struct rec *r = arg;
-	rec_add(r, "T:%.*s", (int)len, text);
-	if (r->cancel_on_text && !r->cancelled) {
-		r->cancelled = 1;
-		prov(r->f)->cancel(r->f->mod->state, r->call);
-	}
-}
-
-static void
-rec_reasoning(void *arg, const char *text, size_t len)
-{
-	rec_add(arg, "R:%.*s", (int)len, text);
-}
-
-static void
-rec_part_end(void *arg, const json_t *meta)
-{
-	char *s = meta != NULL ? dump_sorted(meta) : xstrdup("-");
-	rec_add(arg, "E:%s", s);
-	free(s);
-}
-
-static void
-rec_tool_call(void *arg, const char *id, const char *name, const json_t *input,
-	      const json_t *meta)
-{
-	char *s = dump_sorted(input);
-	rec_add(arg, "C:%s %s %s%s", id, name, s, meta != NULL ? " +meta" : "");
-	free(s);
-}
-
-static void
-rec_usage(void *arg, const struct hearth_usage *u)
-{
-	rec_add(arg, "U:%llu,%llu,%llu,%llu,%llu", (unsigned long long)u->input_tokens,
-		(unsigned long long)u->output_tokens, (unsigned long long)u->reasoning_tokens,
-		(unsigned long long)u->cache_read_tokens, (unsigned long long)u->cache_write_tokens);
-}
-
-static void
-rec_done(void *arg, enum hearth_finish finish, const struct hearth_provider_error *err)
-{
-	struct rec *r = arg;
-	rec_add(r, "D:%d", (int)finish);
-	r->done++;
-	r->finish = finish;
-	if (err != NULL) {
-		assert_int_equal(finish, HEARTH_FINISH_ERROR);
-		assert_int_equal(err->struct_size, sizeof(struct hearth_provider_error));
-		r->has_err = 1;
-		r->err = *err;
-		r->message = err->message != NULL ? xstrdup(err->message) : NULL;
-		r->vendor = err->vendor_code != NULL ? xstrdup(err->vendor_code) : NULL;
-		r->err.message = r->message;
-		r->err.vendor_code = r->vendor;
-	} else {
-		assert_int_not_equal(finish, HEARTH_FINISH_ERROR);
-	}
-}
-
-static const struct hearth_stream_sink rec_sink = {
-	.struct_size = sizeof(struct hearth_stream_sink),
-	.text = rec_text,
-	.reasoning = rec_reasoning,
-	.part_end = rec_part_end,
-	.tool_call = rec_tool_call,
-	.usage = rec_usage,
-	.done = rec_done,
-};
-
-static void
-rec_free(struct rec *r)
-{
-	free(r->log);
-	free(r->message);
-	free(r->vendor);
-	free(r);
+	return provider_harness_prov(&f->h);
 }
 
 static json_t *
@@ -293,17 +97,12 @@ simple_request(void)
 }
 
 /* Start a stream of `request` (NULL: a one-line question) against the queued reply. */
-static struct rec *
+static struct provider_rec *
 start(struct fixture *f, const json_t *request)
 {
-	struct rec *r = xcalloc(1, sizeof *r);
-	r->f = f;
 	json_t *own = request == NULL ? simple_request() : NULL;
-	int error = 0;
-	r->call = prov(f)->stream(f->mod->state, own != NULL ? own : request, &rec_sink, r, &error);
+	struct provider_rec *r = provider_rec_start(&f->h, own != NULL ? own : request, 0, 0);
 	json_decref(own);
-	assert_non_null(r->call);
-	assert_int_equal(error, 0);
 	return r;
 }
 
@@ -316,19 +115,17 @@ push(struct fixture *f, const char *steps)
 }
 
 /* Queue `steps`, stream, and run until done. */
-static struct rec *
+static struct provider_rec *
 run(struct fixture *f, const char *steps)
 {
 	push(f, steps);
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
-	assert_int_equal(r->done, 1);
-	assert_int_equal(r->after_done, 0);
+	struct provider_rec *r = start(f, NULL);
+	provider_rec_wait(r);
 	return r;
 }
 
 static void
-assert_error(const struct rec *r, uint32_t type, long status, int retryable,
+assert_error(const struct provider_rec *r, uint32_t type, long status, int retryable,
 	     uint64_t retry_after_ms, const char *message, const char *vendor)
 {
 	assert_true(r->has_err);
@@ -356,7 +153,7 @@ test_text_stream(void **state)
 	static const size_t writes[] = { 1, 1, 1, 2, 3, 5, 8, 13, 64, 0 };
 	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
 		fake_anthropic_set_chunking(f->fa, writes[i], (unsigned)i + 1);
-		struct rec *r = run(f, "[{\"type\":\"message_start\",\"usage\":{\"input_tokens\":25,"
+		struct provider_rec *r = run(f, "[{\"type\":\"message_start\",\"usage\":{\"input_tokens\":25,"
 				    "\"output_tokens\":1}},{\"type\":\"ping\"},"
 				    "{\"type\":\"text\",\"text\":[\"Hel\",\"lo, w\\u00f6rld\",\"!\\n\"]},"
 				    "{\"type\":\"ping\"},"
@@ -364,7 +161,7 @@ test_text_stream(void **state)
 				    "\"usage\":{\"output_tokens\":15}}]");
 		assert_string_equal(r->log, "U:25,1,0,0,0\nT:Hel\nT:lo, w\xc3\xb6rld\nT:!\n\nE:-\n"
 				    "U:25,15,0,0,0\nD:1\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 
 	/* What went out: the Messages API call the brief describes. */
@@ -392,7 +189,7 @@ test_thinking(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	fake_anthropic_set_chunking(f->fa, 1, 42);
-	struct rec *r = run(f, "[{\"type\":\"message_start\"},"
+	struct provider_rec *r = run(f, "[{\"type\":\"message_start\"},"
 			    "{\"type\":\"thinking\",\"thinking\":[\"Let me \",\"think.\"],"
 			    "\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3h\"},"
 			    "{\"type\":\"redacted_thinking\",\"data\":\"EmwKAhgBEgy3va3pzix\"},"
@@ -407,7 +204,7 @@ test_thinking(void **state)
 		"R:\nE:{\"provider\":\"anthropic\",\"signature\":\"sig2\"}\n"
 		"T:Answer.\nE:-\n"
 		"U:10,6,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -417,7 +214,7 @@ test_tool_use(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	for (unsigned seed = 1; seed <= 6; seed++) {
 		fake_anthropic_set_chunking(f->fa, seed % 3 + 1, seed);
-		struct rec *r = run(f,
+		struct provider_rec *r = run(f,
 			"[{\"type\":\"message_start\"},"
 			"{\"type\":\"text\",\"text\":\"I'll read both.\"},"
 			"{\"type\":\"tool_use\",\"id\":\"toolu_01A09q90qw90lq917835lq9\","
@@ -435,7 +232,7 @@ test_tool_use(void **state)
 			"C:toolu_02 grep {\"n\":12,\"pattern\":\"foo\"}\n"
 			"C:toolu_03 now {}\n"
 			"U:10,77,0,0,0\nD:2\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 }
 
@@ -461,20 +258,20 @@ test_stop_reasons(void **state)
 		char *steps = xasprintf("[{\"type\":\"message_start\"},{\"type\":\"text\","
 					"\"text\":\"x\"},{\"type\":\"stop\",\"stop_reason\":\"%s\"}]",
 					cases[i].reason);
-		struct rec *r = run(f, steps);
+		struct provider_rec *r = run(f, steps);
 		assert_int_equal(r->finish, cases[i].finish);
 		assert_false(r->has_err);
-		rec_free(r);
+		provider_rec_free(r);
 		free(steps);
 	}
 	/* No stop_reason at all (null, or no message_delta): the turn simply ended. */
-	struct rec *r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"message_delta\","
+	struct provider_rec *r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"message_delta\","
 			    "\"stop_reason\":null},{\"type\":\"message_stop\"}]");
 	assert_string_equal(r->log, "U:10,1,0,0,0\nU:10,1,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"message_stop\"}]");
 	assert_string_equal(r->log, "U:10,1,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -483,7 +280,7 @@ test_usage(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	/* Cache counters from message_start; message_delta's numbers replace, never add. */
-	struct rec *r = run(f,
+	struct provider_rec *r = run(f,
 		"[{\"type\":\"message_start\",\"usage\":{\"input_tokens\":2095,"
 		"\"cache_creation_input_tokens\":2051,\"cache_read_input_tokens\":40960,"
 		"\"output_tokens\":503,\"service_tier\":\"standard\"}},"
@@ -495,12 +292,12 @@ test_usage(void **state)
 		"{\"type\":\"message_stop\"}]");
 	assert_string_equal(r->log, "U:2095,503,0,40960,2051\nT:ok\nE:-\nU:2095,600,0,40960,2051\n"
 			    "U:2100,650,0,40961,2051\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* Negative and non-integer counters are ignored. */
 	r = run(f, "[{\"type\":\"message_start\",\"usage\":{\"input_tokens\":-5,"
 		"\"output_tokens\":\"many\"}},{\"type\":\"stop\",\"usage\":{\"output_tokens\":3}}]");
 	assert_string_equal(r->log, "U:0,3,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -508,7 +305,7 @@ test_unknown_events_ignored(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
-	struct rec *r = run(f,
+	struct provider_rec *r = run(f,
 		"[{\"type\":\"message_start\"},"
 		"{\"type\":\"event\",\"event\":\"brand_new_event\",\"data\":\"not even json\"},"
 		"{\"type\":\"raw\",\"data\":\": a comment\\n\\n\"},"
@@ -533,7 +330,7 @@ test_unknown_events_ignored(void **state)
 		"\"content_block_stop\",\"index\":1}},"
 		"{\"type\":\"stop\"}]");
 	assert_string_equal(r->log, "U:10,1,0,0,0\nT:cited\nE:-\nU:10,1,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -563,19 +360,19 @@ test_stream_error_event(void **state)
 		char *steps = xasprintf("[{\"type\":\"message_start\"},{\"type\":\"text\","
 					"\"text\":\"partial\"},{\"type\":\"error\",\"error_type\":\"%s\","
 					"\"message\":\"%s\"}]", cases[i].type, cases[i].message);
-		struct rec *r = run(f, steps);
+		struct provider_rec *r = run(f, steps);
 		assert_string_equal(r->log, "U:10,1,0,0,0\nT:partial\nE:-\nD:7\n");
 		assert_error(r, cases[i].want, 0, cases[i].retryable, 0, cases[i].message,
 			     cases[i].type);
-		rec_free(r);
+		provider_rec_free(r);
 		free(steps);
 	}
 	/* An error event with no message still says what it was. */
-	struct rec *r = run(f, "[{\"type\":\"event\",\"event\":\"error\",\"data\":{\"type\":"
+	struct provider_rec *r = run(f, "[{\"type\":\"event\",\"event\":\"error\",\"data\":{\"type\":"
 			    "\"error\",\"error\":{\"type\":\"overloaded_error\"}}}]");
 	assert_error(r, HEARTH_PERR_OVERLOADED, 0, 1, 0,
 		     "an error event of type overloaded_error", "overloaded_error");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -584,21 +381,21 @@ test_truncated_stream(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	/* The body ends cleanly, but message_stop never came. */
-	struct rec *r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"Hel\"},"
+	struct provider_rec *r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"Hel\"},"
 			    "{\"type\":\"message_delta\",\"stop_reason\":\"end_turn\"}]");
 	assert_string_equal(r->log, "U:10,1,0,0,0\nT:Hel\nE:-\nU:10,2,0,0,0\nD:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* The body ends inside an event (no blank line after its data). */
 	r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"raw\",\"data\":"
 		"\"event: message_stop\\ndata: {\\\"type\\\":\\\"message_stop\\\"}\\n\"}]");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* An empty 200 body. */
 	r = run(f, "[{\"type\":\"raw\",\"data\":\"\"}]");
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* The connection drops in the middle of the chunked body: a network error. */
 	r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"Hel\"},"
 		"{\"type\":\"cut\"}]");
@@ -608,14 +405,14 @@ test_truncated_stream(void **state)
 	assert_int_equal(r->err.retryable, 1);
 	assert_int_equal(r->err.http_status, 0);
 	assert_non_null(strstr(r->message, "POST 127.0.0.1:"));
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* The message of a protocol error; the rest of the error checked. */
-static struct rec *
+static struct provider_rec *
 run_protocol(struct fixture *f, const char *steps)
 {
-	struct rec *r = run(f, steps);
+	struct provider_rec *r = run(f, steps);
 	assert_true(r->has_err);
 	assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 	assert_int_equal(r->err.retryable, 0);
@@ -638,21 +435,21 @@ test_malformed_stream(void **state)
 	assert_int_equal(load(f, NULL), 0);
 
 	/* A data line that is not JSON. */
-	struct rec *r = run_protocol(f, "[{\"type\":\"message_start\"},{\"type\":\"ping\"},"
+	struct provider_rec *r = run_protocol(f, "[{\"type\":\"message_start\"},{\"type\":\"ping\"},"
 		"{\"type\":\"event\",\"event\":\"content_block_delta\",\"data\":\"{\\\"type\\\":"
 		"\\\"content_block_delta\\\",\\\"index\\\":0,\\\"delta\\\":{\"},"
 		"{\"type\":\"stop\"}]");
 	assert_prefix(r->message, "event 3 (content_block_delta): its data is not JSON: ");
 	assert_string_equal(r->log, "U:10,1,0,0,0\nD:7\n");
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* JSON, but not an object; and an object without a type. */
 	r = run_protocol(f, "[{\"type\":\"event\",\"event\":\"message_start\",\"data\":[1,2]}]");
 	assert_string_equal(r->message, "event 1 (message_start): its data is not a JSON object");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, "[{\"type\":\"event\",\"event\":\"message_delta\",\"data\":{}}]");
 	assert_string_equal(r->message, "event 1 (message_delta): its data has no \"type\"");
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* Tool input that never closes (cut by max_tokens, say), and one that is no object. */
 	r = run_protocol(f, "[{\"type\":\"message_start\"},"
@@ -660,26 +457,26 @@ test_malformed_stream(void **state)
 		"\"partial_json\":[\"\",\"{\\\"path\\\": \",\"\\\"a.t\"]},{\"type\":\"stop\"}]");
 	assert_prefix(r->message, "tool_use block 0 (read): its input is not valid JSON: ");
 	assert_string_equal(r->log, "U:10,1,0,0,0\nD:7\n");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"a\"},"
 		"{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"read\","
 		"\"partial_json\":[\"[1,\",\"2]\"]},{\"type\":\"stop\"}]");
 	assert_string_equal(r->message, "tool_use block 1 (read): its input is not a JSON object");
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* Blocks out of order. */
 	r = run_protocol(f, "[{\"type\":\"message_start\"},{\"type\":\"event\",\"event\":"
 		"\"content_block_delta\",\"data\":{\"type\":\"content_block_delta\",\"index\":5,"
 		"\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}}]");
 	assert_string_equal(r->message, "event 2 (content_block_delta): block 5 is not open");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, "[{\"type\":\"event\",\"event\":\"content_block_start\",\"data\":{"
 		"\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\"}}},"
 		"{\"type\":\"event\",\"event\":\"content_block_start\",\"data\":{"
 		"\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\"}}}]");
 	assert_string_equal(r->message, "event 2 (content_block_start): block 1 starts while "
 			    "block 0 is open");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, "[{\"type\":\"event\",\"event\":\"content_block_start\",\"data\":{"
 		"\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\","
 		"\"id\":\"t\",\"name\":\"n\",\"input\":{}}}},{\"type\":\"event\",\"event\":"
@@ -687,29 +484,29 @@ test_malformed_stream(void **state)
 		"\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}}]");
 	assert_string_equal(r->message, "event 2 (content_block_delta): text_delta in tool_use "
 			    "block 0");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, "[{\"type\":\"event\",\"event\":\"content_block_start\",\"data\":{"
 		"\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\"}}},"
 		"{\"type\":\"event\",\"event\":\"content_block_delta\",\"data\":{\"type\":"
 		"\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":7}}}]");
 	assert_string_equal(r->message, "event 2 (content_block_delta): text_delta of block 0 has "
 			    "no string \"text\"");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, "[{\"type\":\"event\",\"event\":\"content_block_start\",\"data\":{"
 		"\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
 		"\"tool_use\",\"name\":\"n\"}}}]");
 	assert_string_equal(r->message, "event 1 (content_block_start): tool_use block 0 has no "
 			    "id or name");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, "[{\"type\":\"event\",\"event\":\"content_block_start\",\"data\":{"
 		"\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\"}}},"
 		"{\"type\":\"message_stop\"}]");
 	assert_string_equal(r->message, "event 2 (message_stop): block 0 is still open");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, "[{\"type\":\"event\",\"event\":\"content_block_stop\",\"data\":{"
 		"\"type\":\"content_block_stop\"}}]");
 	assert_string_equal(r->message, "event 1 (content_block_stop): no index");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -730,12 +527,12 @@ test_oversized_event(void **state)
 	fake_anthropic_set_chunking(f->fa, 0, 0);
 	assert_int_equal(fake_anthropic_push(f->fa, steps, NULL), 0);
 	json_decref(steps);
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_true(r->has_err);
 	assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 	assert_prefix(r->message, "an event is longer than 8388608 bytes (");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* ---------------------------------------------------------- HTTP errors -- */
@@ -794,11 +591,11 @@ test_http_errors(void **state)
 					"\"message\":\"%s\"%s%s}]", cases[i].status, cases[i].type,
 					cases[i].message, cases[i].extra ? "," : "",
 					cases[i].extra ? cases[i].extra : "");
-		struct rec *r = run(f, steps);
+		struct provider_rec *r = run(f, steps);
 		assert_string_equal(r->log, "D:7\n");
 		assert_error(r, cases[i].want, cases[i].status, cases[i].retryable,
 			     cases[i].retry_after_ms, cases[i].message, cases[i].type);
-		rec_free(r);
+		provider_rec_free(r);
 		free(steps);
 	}
 }
@@ -809,15 +606,15 @@ test_http_error_bodies(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	/* Not Anthropic's JSON (a proxy's HTML page): the start of it, on one line. */
-	struct rec *r = run(f, "[{\"type\":\"http_error\",\"status\":413,\"body\":"
+	struct provider_rec *r = run(f, "[{\"type\":\"http_error\",\"status\":413,\"body\":"
 			    "\"<html>\\r\\n<head><title>413 Request Entity Too Large</title></head>\"}]");
 	assert_error(r, HEARTH_PERR_TOO_LARGE, 413, 0, 0, "HTTP 413 with a body that is not an "
 		     "Anthropic error: <html>  <head><title>413 Request Entity Too Large</title>"
 		     "</head>", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"http_error\",\"status\":502,\"body\":\"\"}]");
 	assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0, "HTTP 502 with an empty body", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* A 2 MiB body is read up to its 1 MiB bound: the JSON is then incomplete. */
 	size_t n = 2u * 1024 * 1024;
 	char *big = xmalloc(n + 1);
@@ -831,12 +628,12 @@ test_http_error_bodies(void **state)
 	assert_int_equal(fake_anthropic_push(f->fa, steps, NULL), 0);
 	json_decref(steps);
 	r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	char *want = xasprintf("HTTP 500 with a body that is not an Anthropic error: %.200s", big);
 	assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, want, NULL);
 	free(want);
 	free(big);
-	rec_free(r);
+	provider_rec_free(r);
 	/* retry-after as an HTTP date, two minutes from now. */
 	char date[64];
 	time_t when = time(NULL) + 120;
@@ -851,11 +648,11 @@ test_http_error_bodies(void **state)
 	assert_int_equal(r->err.type, HEARTH_PERR_RATE_LIMITED);
 	assert_string_equal(r->message, "Too Many Requests");
 	assert_in_range(r->err.retry_after_ms, 100000, 120000);
-	rec_free(r);
+	provider_rec_free(r);
 	/* An absurd retry-after is capped at a day. */
 	r = run(f, "[{\"type\":\"http_error\",\"status\":429,\"retry_after\":\"99999999999\"}]");
 	assert_int_equal(r->err.retry_after_ms, 24ull * 3600 * 1000);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* A port on 127.0.0.1 where nothing listens. */
@@ -879,15 +676,15 @@ test_network_error(void **state)
 	setenv("ANTHROPIC_BASE_URL", url, 1);   /* wins over base_url */
 	assert_int_equal(load(f, NULL), 0);
 	unsetenv("ANTHROPIC_BASE_URL");
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "D:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_NETWORK);
 	assert_int_equal(r->err.retryable, 1);
 	assert_int_equal(r->err.http_status, 0);
 	assert_non_null(strstr(r->message, "POST 127.0.0.1:"));
 	assert_int_equal(fake_anthropic_count(f->fa), 0);
-	rec_free(r);
+	provider_rec_free(r);
 	free(url);
 }
 
@@ -900,12 +697,12 @@ test_idle_timeout(void **state)
 	fake_anthropic_set_chunking(f->fa, 0, 0);
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"slow\"},"
 	     "{\"type\":\"hang\"}]");
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "U:10,1,0,0,0\nT:slow\nE:-\nD:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_TIMEOUT);
 	assert_int_equal(r->err.retryable, 1);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* ---------------------------------------------------------- cancelling -- */
@@ -917,50 +714,49 @@ test_cancel_mid_stream(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"Hel\"},"
 	     "{\"type\":\"hang\"}]");
-	struct rec *r = start(f, NULL);
+	struct provider_rec *r = start(f, NULL);
 	/* Everything before the hang is in once the text block has closed. */
-	RUN_UNTIL(f, r->log != NULL && strstr(r->log, "T:Hel\nE:-\n") != NULL);
-	prov(f)->cancel(f->mod->state, r->call);
+	RUN_UNTIL(&f->h, r->log != NULL && strstr(r->log, "T:Hel\nE:-\n") != NULL);
+	prov(f)->cancel(f->h.mod->state, r->call);
 	/* The request is gone: the server sees the connection close... */
-	RUN_UNTIL(f, fakehttp_open_connections(fake_anthropic_http(f->fa)) == 0);
+	RUN_UNTIL(&f->h, fakehttp_open_connections(fake_anthropic_http(f->fa)) == 0);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	/* ...and the sink heard nothing more, done() included. */
 	assert_string_equal(r->log, "U:10,1,0,0,0\nT:Hel\nE:-\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* Cancelled from inside a sink callback, with more of the reply already here. */
 	fake_anthropic_set_chunking(f->fa, 0, 0);
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":[\"one\",\"two\"]},"
 	     "{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"x\",\"input\":{}},{\"type\":\"stop\"}]");
-	r = xcalloc(1, sizeof *r);
-	r->f = f;
+	r = provider_rec_new(&f->h);
 	r->cancel_on_text = 1;
 	json_t *req = simple_request();
 	int error = 0;
-	r->call = prov(f)->stream(f->mod->state, req, &rec_sink, r, &error);
+	r->call = prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, r, &error);
 	json_decref(req);
 	assert_non_null(r->call);
-	RUN_UNTIL(f, r->cancelled);
+	RUN_UNTIL(&f->h, r->cancelled);
 	for (int i = 0; i < 50; i++) {
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 		usleep(1000);
 	}
 	assert_string_equal(r->log, "U:10,1,0,0,0\nT:one\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* A call still running at shutdown is dropped by fini(), without a callback. */
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"hang\"}]");
 	r = start(f, NULL);
-	RUN_UNTIL(f, r->log != NULL);
-	registry_fini_all(f->reg);
+	RUN_UNTIL(&f->h, r->log != NULL);
+	registry_fini_all(f->h.reg);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	assert_string_equal(r->log, "U:10,1,0,0,0\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "WARN  provider/anthropic: a stream was still running at "
 			       "shutdown\n"));
@@ -1010,10 +806,10 @@ test_list_models(void **state)
 	json_decref(models);
 
 	struct models_rec m = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-	RUN_UNTIL(f, m.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+	RUN_UNTIL(&f->h, m.done);
 	assert_false(m.has_err);
-	char *got = dump_sorted(m.models);
+	char *got = provider_harness_dump_sorted(m.models);
 	assert_string_equal(got,
 		"[{\"id\":\"claude-opus-4-1-20250805\",\"name\":\"Claude Opus 4.1\"},"
 		"{\"id\":\"claude id/with?odd&chars\",\"name\":\"Odd\"},"
@@ -1040,8 +836,8 @@ test_list_models(void **state)
 	/* An error answer. */
 	fake_anthropic_set_key(f->fa, "another key");
 	struct models_rec e = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &e), 0);
-	RUN_UNTIL(f, e.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &e), 0);
+	RUN_UNTIL(&f->h, e.done);
 	assert_true(e.has_err);
 	assert_int_equal(e.type, HEARTH_PERR_AUTH);
 	assert_int_equal(e.status, 401);
@@ -1069,8 +865,8 @@ test_list_models_malformed(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		fakehttp_push(srv, &(struct fakehttp_response){ .body = cases[i].body });
 		struct models_rec m = { 0 };
-		assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-		RUN_UNTIL(f, m.done);
+		assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+		RUN_UNTIL(&f->h, m.done);
 		assert_true(m.has_err);
 		assert_int_equal(m.type, HEARTH_PERR_PROTOCOL);
 		assert_prefix(m.message, cases[i].want);
@@ -1082,8 +878,8 @@ test_list_models_malformed(void **state)
 			.body = "{\"data\":[{\"id\":\"m\",\"display_name\":\"M\"}],\"has_more\":true,"
 				"\"last_id\":\"m\"}" });
 	struct models_rec m = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-	RUN_UNTIL(f, m.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+	RUN_UNTIL(&f->h, m.done);
 	assert_int_equal(m.type, HEARTH_PERR_PROTOCOL);
 	assert_string_equal(m.message, "the model list goes on past 100 pages");
 	free(m.message);
@@ -1095,19 +891,19 @@ test_list_models_malformed(void **state)
 	fakehttp_push(srv, &(struct fakehttp_response){ .body = big });
 	free(big);
 	struct models_rec b = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &b), 0);
-	RUN_UNTIL(f, b.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &b), 0);
+	RUN_UNTIL(&f->h, b.done);
 	assert_int_equal(b.type, HEARTH_PERR_PROTOCOL);
 	assert_string_equal(b.message, "model list page 1 is over 1048576 bytes");
 	free(b.message);
 	/* fini() with a listing in flight drops it without a callback. */
 	fakehttp_push(srv, &(struct fakehttp_response){ .action = FAKEHTTP_HANG });
 	struct models_rec h = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &h), 0);
-	RUN_UNTIL(f, fakehttp_count(srv) == 105);
-	registry_fini_all(f->reg);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &h), 0);
+	RUN_UNTIL(&f->h, fakehttp_count(srv) == 105);
+	registry_fini_all(f->h.reg);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	assert_int_equal(h.done, 0);
 	fakehttp_free(srv);
 }
@@ -1161,11 +957,11 @@ test_translate_request(void **state)
 		" {\"name\":\"ls\"},{\"description\":\"nameless\"}]}", 0, NULL);
 	assert_non_null(req);
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"stop\"}]");
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	assert_false(r->has_err);
-	rec_free(r);
+	provider_rec_free(r);
 
 	json_t *want = json_loads(
 		"{\"model\":\"claude-opus-4-1\",\"max_tokens\":1000,\"stream\":true,"
@@ -1226,12 +1022,12 @@ test_bad_request_refused(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	int error = 0;
 	json_t *req = json_pack("{s:s}", "model", "x");
-	assert_null(prov(f)->stream(f->mod->state, req, &rec_sink, NULL, &error));
+	assert_null(prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, NULL, &error));
 	assert_int_equal(error, HEARTH_EINVAL);
 	json_decref(req);
 	error = 0;
 	req = json_string("not an object");
-	assert_null(prov(f)->stream(f->mod->state, req, &rec_sink, NULL, &error));
+	assert_null(prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, NULL, &error));
 	assert_int_equal(error, HEARTH_EINVAL);
 	json_decref(req);
 	assert_int_equal(fake_anthropic_count(f->fa), 0);
@@ -1251,15 +1047,15 @@ test_config(void **state)
 	assert_int_equal(load(f, "model = claude-opus-4-1\nmax_tokens = 2000\n"
 			      "thinking_budget = 4096\nprompt_cache = no\n"
 			      "beta = interleaved-thinking-2025-05-14\nflavour = mint\n"), 0);
-	assert_string_equal(prov(f)->default_model(f->mod->state), "claude-opus-4-1");
-	assert_int_equal(prov(f)->has_credentials(f->mod->state), 1);
+	assert_string_equal(prov(f)->default_model(f->h.mod->state), "claude-opus-4-1");
+	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"stop\"}]");
 	json_t *req = json_pack("{s:s,s:[{s:s,s:[{s:s,s:s}]}]}", "system", "Be brief.",
 				"messages", "role", "user", "parts", "type", "text", "text", "Hi");
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
-	rec_free(r);
+	RUN_UNTIL(&f->h, r->done);
+	provider_rec_free(r);
 	/* The model key is the default; max_tokens is raised past the thinking budget;
 	 * no cache_control anywhere. */
 	json_t *got = fake_anthropic_request_body(f->fa, 0);
@@ -1287,15 +1083,15 @@ test_config_defaults(void **state)
 	fake_anthropic_set_key(f->fa, TEST_KEY);
 	assert_int_equal(load(f, NULL), 0);
 	setenv("ANTHROPIC_API_KEY", TEST_KEY, 1);
-	assert_string_equal(prov(f)->default_model(f->mod->state), "claude-sonnet-4-5");
-	assert_int_equal(prov(f)->has_credentials(f->mod->state), 0);
+	assert_string_equal(prov(f)->default_model(f->h.mod->state), "claude-sonnet-4-5");
+	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 0);
 	/* Without a key no x-api-key goes out, and the server's 401 says why. */
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_error(r, HEARTH_PERR_AUTH, 401, 0, 0, "x-api-key header is required",
 		     "authentication_error");
 	assert_null(fakehttp_header(fake_anthropic_request(f->fa, 0), "x-api-key"));
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -1303,7 +1099,7 @@ test_config_errors(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "thinking_budget = 500\n"), 1);
-	assert_null(f->mod);
+	assert_null(f->h.mod);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "ERROR provider/anthropic: thinking_budget 500 is below the "
 			       "API's minimum of 1024 (0 turns thinking off)\n"));
@@ -1316,7 +1112,7 @@ test_config_bad_values(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "max_tokens = lots\n"), 1);
-	assert_null(f->mod);
+	assert_null(f->h.mod);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "test.conf:5: [provider anthropic] max_tokens: 'lots' is not "
 			       "an integer from 1 to 10000000\n"));
@@ -1331,7 +1127,7 @@ test_config_bad_url(void **state)
 	setenv("ANTHROPIC_BASE_URL", "ftp://user:secret@example.com", 1);
 	assert_int_equal(load(f, NULL), 1);
 	unsetenv("ANTHROPIC_BASE_URL");
-	assert_null(f->mod);
+	assert_null(f->h.mod);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "ERROR provider/anthropic: the base URL (ANTHROPIC_BASE_URL) "
 			       "is not an http:// or https:// URL\n"));
@@ -1351,8 +1147,8 @@ test_config_trims(void **state)
 	setenv("ANTHROPIC_API_KEY", "  " TEST_KEY "\n", 1);
 	assert_int_equal(load(f, NULL), 0);
 	setenv("ANTHROPIC_API_KEY", TEST_KEY, 1);
-	struct rec *r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"stop\"}]");
-	rec_free(r);
+	struct provider_rec *r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"stop\"}]");
+	provider_rec_free(r);
 	const struct fakehttp_request *rq = fake_anthropic_request(f->fa, 0);
 	assert_string_equal(rq->target, "/v1/messages");
 	assert_string_equal(fakehttp_header(rq, "x-api-key"), TEST_KEY);

@@ -34,61 +34,24 @@
 #include "loader.h"
 #include "log.h"
 #include "registry.h"
+#include "provider_harness.h"
 #include "testutil.h"
 #include "xmalloc.h"
 
 #define TEST_KEY "AIzaSyTest-0123456789abcdef"
 
+/* The shared harness (tests/provider_harness.h) and this provider's fake. */
 struct fixture {
-	uv_loop_t loop;
-	struct host_context ctx;
-	struct http_client *http;
-	struct conf *conf;
-	struct registry *reg;
-	struct module *mod;
+	struct provider_fixture h;
 	struct fake_gemini *fg;
 	char *url;
-	char *tmp;
-	int http_closed;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Run the loop until cond holds; a hang fails the test instead of the suite. */
-#define RUN_UNTIL(f, cond) \
-	do { \
-		uint64_t start_ = now_ms(); \
-		while (!(cond)) { \
-			uv_run(&(f)->loop, UV_RUN_NOWAIT); \
-			if (cond) \
-				break; \
-			if (now_ms() - start_ > 20000) \
-				fail_msg("still waiting for %s", #cond); \
-			usleep(200); \
-		} \
-	} while (0)
 
 static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->tmp = testutil_mkdtemp("gemini");
-	f->http = http_client_new(&f->loop);
-	assert_non_null(f->http);
-	f->ctx.loop = &f->loop;
-	f->ctx.http = f->http;
-	f->ctx.state_dir = f->tmp;
-	f->ctx.runtime_dir = f->tmp;
-	host_context_set(&f->ctx);
-	assert_int_equal(loader_init(), 0);
-	testutil_log_capture();
+	provider_harness_setup(&f->h, "gemini");
 	f->fg = fake_gemini_start();
 	assert_non_null(f->fg);
 	f->url = fake_gemini_url(f->fg);
@@ -99,36 +62,13 @@ setup(void **state)
 	return 0;
 }
 
-static void
-http_closed_cb(void *arg)
-{
-	struct fixture *f = arg;
-	f->http_closed++;
-}
-
 static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	if (f->reg != NULL) {
-		registry_stop_frontends(f->reg);
-		registry_fini_all(f->reg);
-	}
-	http_client_close(f->http, http_closed_cb, f);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(f->http_closed, 1);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	registry_free(f->reg);
-	char *log = testutil_log_release();
-	/* Whatever happened, the key never reached the log. */
-	assert_null(strstr(log, TEST_KEY));
-	free(log);
-	loader_exit();
-	conf_free(f->conf);
+	provider_harness_teardown(&f->h, TEST_KEY);
 	fake_gemini_free(f->fg);
 	free(f->url);
-	testutil_rmtree(f->tmp);
-	free(f->tmp);
 	free(f);
 	return 0;
 }
@@ -138,154 +78,16 @@ teardown(void **state)
 static size_t
 load(struct fixture *f, const char *extra)
 {
-	char *text = xasprintf("module_dir %s/plugins\nload provider gemini\n"
-			       "[provider gemini]\nbase_url = %s\n%s", HEARTH_BUILDDIR, f->url,
-			       extra != NULL ? extra : "");
-	f->conf = conf_parse("test.conf", text, strlen(text));
-	free(text);
-	for (size_t i = 0; i < f->conf->n_errors; i++)
-		fprintf(stderr, "unexpected conf error: %s\n", f->conf->errors[i]);
-	assert_int_equal(f->conf->n_errors, 0);
-	f->reg = registry_new(f->conf);
-	size_t errors = registry_load_all(f->reg);
-	f->mod = registry_find(f->reg, HEARTH_KIND_PROVIDER, "gemini");
-	return errors;
+	char *s = xasprintf("base_url = %s\n%s", f->url, extra != NULL ? extra : "");
+	size_t n = provider_harness_load(&f->h, s);
+	free(s);
+	return n;
 }
 
 static const struct hearth_provider *
 prov(struct fixture *f)
 {
-	assert_non_null(f->mod);
-	return f->mod->desc->provider;
-}
-
-/* ------------------------------------------------------------ the sink -- */
-
-struct rec {
-	struct fixture *f;
-	struct hearth_provider_call *call;
-	char *log;
-	size_t len;
-	int done;
-	int after_done;         /* sink calls after done(): must stay 0 */
-	enum hearth_finish finish;
-	int has_err;
-	struct hearth_provider_error err;
-	char *message, *vendor;
-	int cancel_on_text;     /* cancel the call from inside its first text callback */
-	int cancelled;
-};
-
-static void rec_add(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-rec_add(struct rec *r, const char *fmt, ...)
-{
-	if (r->done)
-		r->after_done++;
-	va_list ap;
-	va_start(ap, fmt);
-	char *line = xvasprintf(fmt, ap);
-	va_end(ap);
-	size_t n = strlen(line);
-	r->log = xrealloc(r->log, r->len + n + 2);
-	memcpy(r->log + r->len, line, n);
-	r->len += n;
-	r->log[r->len++] = '\n';
-	r->log[r->len] = '\0';
-	free(line);
-}
-
-static char *
-dump_sorted(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	assert_non_null(s);
-	return s;
-}
-
-static void
-rec_text(void *arg, const char *text, size_t len)
-{
-	struct rec *r = arg;
-	rec_add(r, "T:%.*s", (int)len, text);
-	if (r->cancel_on_text && !r->cancelled) {
-		r->cancelled = 1;
-		prov(r->f)->cancel(r->f->mod->state, r->call);
-	}
-}
-
-static void
-rec_reasoning(void *arg, const char *text, size_t len)
-{
-	rec_add(arg, "R:%.*s", (int)len, text);
-}
-
-static void
-rec_part_end(void *arg, const json_t *meta)
-{
-	char *s = meta != NULL ? dump_sorted(meta) : xstrdup("-");
-	rec_add(arg, "E:%s", s);
-	free(s);
-}
-
-static void
-rec_tool_call(void *arg, const char *id, const char *name, const json_t *input,
-	      const json_t *meta)
-{
-	char *s = dump_sorted(input);
-	char *m = meta != NULL ? dump_sorted(meta) : NULL;
-	rec_add(arg, "C:%s %s %s%s%s", id, name, s, m != NULL ? " M:" : "", m != NULL ? m : "");
-	free(s);
-	free(m);
-}
-
-static void
-rec_usage(void *arg, const struct hearth_usage *u)
-{
-	rec_add(arg, "U:%llu,%llu,%llu,%llu,%llu", (unsigned long long)u->input_tokens,
-		(unsigned long long)u->output_tokens, (unsigned long long)u->reasoning_tokens,
-		(unsigned long long)u->cache_read_tokens, (unsigned long long)u->cache_write_tokens);
-}
-
-static void
-rec_done(void *arg, enum hearth_finish finish, const struct hearth_provider_error *err)
-{
-	struct rec *r = arg;
-	rec_add(r, "D:%d", (int)finish);
-	r->done++;
-	r->finish = finish;
-	if (err != NULL) {
-		assert_int_equal(finish, HEARTH_FINISH_ERROR);
-		assert_int_equal(err->struct_size, sizeof(struct hearth_provider_error));
-		r->has_err = 1;
-		r->err = *err;
-		r->message = err->message != NULL ? xstrdup(err->message) : NULL;
-		r->vendor = err->vendor_code != NULL ? xstrdup(err->vendor_code) : NULL;
-		r->err.message = r->message;
-		r->err.vendor_code = r->vendor;
-	} else {
-		assert_int_not_equal(finish, HEARTH_FINISH_ERROR);
-	}
-}
-
-static const struct hearth_stream_sink rec_sink = {
-	.struct_size = sizeof(struct hearth_stream_sink),
-	.text = rec_text,
-	.reasoning = rec_reasoning,
-	.part_end = rec_part_end,
-	.tool_call = rec_tool_call,
-	.usage = rec_usage,
-	.done = rec_done,
-};
-
-static void
-rec_free(struct rec *r)
-{
-	free(r->log);
-	free(r->message);
-	free(r->vendor);
-	free(r);
+	return provider_harness_prov(&f->h);
 }
 
 static json_t *
@@ -296,17 +98,12 @@ simple_request(void)
 }
 
 /* Start a stream of `request` (NULL: a one-line question) against the queued reply. */
-static struct rec *
+static struct provider_rec *
 start(struct fixture *f, const json_t *request)
 {
-	struct rec *r = xcalloc(1, sizeof *r);
-	r->f = f;
 	json_t *own = request == NULL ? simple_request() : NULL;
-	int error = 0;
-	r->call = prov(f)->stream(f->mod->state, own != NULL ? own : request, &rec_sink, r, &error);
+	struct provider_rec *r = provider_rec_start(&f->h, own != NULL ? own : request, 1, 0);
 	json_decref(own);
-	assert_non_null(r->call);
-	assert_int_equal(error, 0);
 	return r;
 }
 
@@ -319,19 +116,17 @@ push(struct fixture *f, const char *steps)
 }
 
 /* Queue `steps`, stream, and run until done. */
-static struct rec *
+static struct provider_rec *
 run(struct fixture *f, const char *steps)
 {
 	push(f, steps);
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
-	assert_int_equal(r->done, 1);
-	assert_int_equal(r->after_done, 0);
+	struct provider_rec *r = start(f, NULL);
+	provider_rec_wait(r);
 	return r;
 }
 
 static void
-assert_error(const struct rec *r, uint32_t type, long status, int retryable,
+assert_error(const struct provider_rec *r, uint32_t type, long status, int retryable,
 	     uint64_t retry_after_ms, const char *message, const char *vendor)
 {
 	assert_true(r->has_err);
@@ -387,11 +182,11 @@ test_text_stream(void **state)
 	static const size_t writes[] = { 1, 1, 1, 2, 3, 5, 8, 13, 64, 0 };
 	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
 		fake_gemini_set_chunking(f->fg, writes[i], (unsigned)i + 1);
-		struct rec *r = run(f, "[{\"type\":\"text\",\"text\":[\"Hel\",\"lo, w\\u00f6rld\","
+		struct provider_rec *r = run(f, "[{\"type\":\"text\",\"text\":[\"Hel\",\"lo, w\\u00f6rld\","
 				    "\"!\\n\"],\"signature\":\"c2lnVA==\"},{\"type\":\"finish\"}]");
 		assert_string_equal(r->log, "T:Hel\nT:lo, w\xc3\xb6rld\nT:!\n\nE:" SIG("c2lnVA==") "\n"
 				    "U:6,4,0,0,0\nD:1\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 
 	/* What went out: the streamGenerateContent call the API documents. */
@@ -417,7 +212,7 @@ test_thoughts(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	fake_gemini_set_chunking(f->fg, 1, 42);
-	struct rec *r = run(f, "[{\"type\":\"thought\",\"text\":[\"Let me \",\"think.\"],"
+	struct provider_rec *r = run(f, "[{\"type\":\"thought\",\"text\":[\"Let me \",\"think.\"],"
 			    "\"signature\":\"sigA\"},"
 			    "{\"type\":\"text\",\"text\":\"Answer.\",\"signature\":\"sigB\"},"
 			    "{\"type\":\"thought\",\"text\":\"More.\"},"
@@ -430,7 +225,7 @@ test_thoughts(void **state)
 		"T:Answer.\nE:" SIG("sigB") "\n"
 		"R:More.\nE:-\n"
 		"U:65,70,50,40,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* The signature on an empty last part (as the API sends it) goes to the text
 	 * part it ends; one with no part before it opens an empty one. */
@@ -439,10 +234,10 @@ test_thoughts(void **state)
 		"\"thoughtSignature\":\"sigC\"}],\"role\":\"model\"},\"index\":0}]}},"
 		"{\"type\":\"finish\",\"text\":\"\"}]");
 	assert_string_equal(r->log, "T:Done.\nE:" SIG("sigC") "\nU:6,2,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"text\",\"text\":\"\",\"signature\":\"sigD\"},{\"type\":\"finish\"}]");
 	assert_string_equal(r->log, "T:\nE:" SIG("sigD") "\nU:6,2,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -452,18 +247,18 @@ test_function_calls(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	for (unsigned seed = 1; seed <= 4; seed++) {
 		fake_gemini_set_chunking(f->fg, seed % 3 + 1, seed);
-		struct rec *r = run(f, "[{\"type\":\"call\",\"name\":\"read\",\"args\":{\"path\":"
+		struct provider_rec *r = run(f, "[{\"type\":\"call\",\"name\":\"read\",\"args\":{\"path\":"
 				    "\"a.c\",\"lines\":[1,2]},\"signature\":\"sigF\"},"
 				    "{\"type\":\"finish\",\"message\":\"Model generated function call(s).\"}]");
 		char *want = xasprintf("C:call_resp_fake%u_1 read {\"lines\":[1,2],\"path\":\"a.c\"} "
 				       "M:" SIG("sigF") "\nU:6,2,0,0,0\nD:2\n", seed);
 		assert_string_equal(r->log, want);
 		free(want);
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	/* Parallel calls: one chunk, the signature on the first only; text before
 	 * them is closed first; ids count the calls of the reply. */
-	struct rec *r = run(f, "[{\"type\":\"text\",\"text\":\"Reading both.\"},"
+	struct provider_rec *r = run(f, "[{\"type\":\"text\",\"text\":\"Reading both.\"},"
 			    "{\"type\":\"calls\",\"calls\":[{\"name\":\"read\",\"args\":{\"path\":\"a.c\"},"
 			    "\"signature\":\"s1\"},{\"name\":\"read\",\"args\":{\"path\":\"b.c\"}},"
 			    "{\"name\":\"ls\"}]},{\"type\":\"finish\"}]");
@@ -471,19 +266,19 @@ test_function_calls(void **state)
 			    "C:call_resp_fake5_1 read {\"path\":\"a.c\"} M:" SIG("s1") "\n"
 			    "C:call_resp_fake5_2 read {\"path\":\"b.c\"}\n"
 			    "C:call_resp_fake5_3 ls {}\nU:6,3,0,0,0\nD:2\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* An id the API gave is kept; with no responseId the stream's number is used. */
 	r = run(f, "[{\"type\":\"call\",\"name\":\"x\",\"id\":\"fc-7\"},"
 		"{\"type\":\"chunk\",\"data\":{\"candidates\":[{\"content\":{\"parts\":["
 		"{\"functionCall\":{\"name\":\"ls\",\"args\":{}}}],\"role\":\"model\"},"
 		"\"finishReason\":\"STOP\",\"index\":0}]}}]");
 	assert_string_equal(r->log, "C:fc-7 x {}\nC:call_resp_fake6_2 ls {}\nU:7,0,0,0,0\nD:2\n");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"chunk\",\"data\":{\"candidates\":[{\"content\":{\"parts\":["
 		"{\"functionCall\":{\"name\":\"ls\"}}],\"role\":\"model\"},"
 		"\"finishReason\":\"STOP\",\"index\":0}]}}]");
 	assert_string_equal(r->log, "C:call_7_1 ls {}\nD:2\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -513,18 +308,18 @@ test_finish_reasons(void **state)
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
 		char *steps = xasprintf("[{\"type\":\"text\",\"text\":\"x\"},{\"type\":\"finish\","
 					"\"reason\":\"%s\"}]", map[i].reason);
-		struct rec *r = run(f, steps);
+		struct provider_rec *r = run(f, steps);
 		char *want = xasprintf("T:x\nE:-\nU:6,2,0,0,0\nD:%d\n", map[i].finish);
 		assert_string_equal(r->log, want);
 		free(want);
 		free(steps);
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	/* MAX_TOKENS after a call is still a cut, not a tool turn. */
-	struct rec *r = run(f, "[{\"type\":\"call\",\"name\":\"ls\"},{\"type\":\"finish\","
+	struct provider_rec *r = run(f, "[{\"type\":\"call\",\"name\":\"ls\"},{\"type\":\"finish\","
 			    "\"reason\":\"MAX_TOKENS\"}]");
 	assert_string_equal(r->log, "C:call_resp_fake15_1 ls {}\nU:6,2,0,0,0\nD:3\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* The model botched a call: an error a retry may fix. */
 	static const char *const botched[] = {
 		"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS",
@@ -537,17 +332,17 @@ test_finish_reasons(void **state)
 		assert_error(r, HEARTH_PERR_SERVER, 200, 1, 0, msg, botched[i]);
 		free(msg);
 		free(steps);
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	r = run(f, "[{\"type\":\"finish\",\"reason\":\"MALFORMED_FUNCTION_CALL\",\"message\":"
 		"\"Malformed function call: print(x\"}]");
 	assert_error(r, HEARTH_PERR_SERVER, 200, 1, 0, "MALFORMED_FUNCTION_CALL: Malformed function "
 		     "call: print(x", "MALFORMED_FUNCTION_CALL");
-	rec_free(r);
+	provider_rec_free(r);
 	/* A blocked prompt has no candidate: a refusal. */
 	r = run(f, "[{\"type\":\"blocked\",\"reason\":\"PROHIBITED_CONTENT\"}]");
 	assert_string_equal(r->log, "U:6,0,0,0,0\nD:5\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -563,17 +358,17 @@ test_stream_errors(void **state)
 			fake_gemini_set_chunking(f->fg, w, w + 1);
 			char *steps = xasprintf("[{\"type\":\"text\",\"text\":\"partial\"},"
 						"{\"type\":\"%s\"}]", kinds[i]);
-			struct rec *r = run(f, steps);
+			struct provider_rec *r = run(f, steps);
 			assert_string_equal(r->log, "T:partial\nE:-\nU:7,0,0,0,0\nD:7\n");
 			assert_error(r, HEARTH_PERR_OVERLOADED, 503, 1, 0,
 				     "The model is overloaded. Please try again later.", "UNAVAILABLE");
 			free(steps);
-			rec_free(r);
+			provider_rec_free(r);
 		}
 	}
 	/* A 200 whose whole body is a Google error (429 with its RetryInfo). */
 	fake_gemini_set_chunking(f->fg, 3, 9);
-	struct rec *r = run(f, "[{\"type\":\"raw\",\"data\":\"{\\n  \\\"error\\\": {\\n    "
+	struct provider_rec *r = run(f, "[{\"type\":\"raw\",\"data\":\"{\\n  \\\"error\\\": {\\n    "
 			    "\\\"code\\\": 429,\\n    \\\"message\\\": \\\"Quota exceeded\\\",\\n    "
 			    "\\\"status\\\": \\\"RESOURCE_EXHAUSTED\\\",\\n    \\\"details\\\": [{"
 			    "\\\"@type\\\": \\\"type.googleapis.com/google.rpc.RetryInfo\\\", "
@@ -581,18 +376,18 @@ test_stream_errors(void **state)
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_RATE_LIMITED, 429, 1, 36000, "Quota exceeded",
 		     "RESOURCE_EXHAUSTED");
-	rec_free(r);
+	provider_rec_free(r);
 	/* The non-SSE form, an array, is read too. */
 	r = run(f, "[{\"type\":\"raw\",\"data\":\"[{\\\"error\\\": {\\\"code\\\": 500, "
 		"\\\"message\\\": \\\"Internal\\\", \\\"status\\\": \\\"INTERNAL\\\"}}]\"}]");
 	assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, "Internal", "INTERNAL");
-	rec_free(r);
+	provider_rec_free(r);
 	/* A JSON tail that is no error. */
 	r = run(f, "[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"raw\",\"data\":\"{\\\"x\\\":1}\"}]");
 	assert_string_equal(r->log, "T:a\nE:-\nU:7,0,0,0,0\nD:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0,
 		     "HTTP 200 with a body that is not a Google error: {\"x\":1}", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -665,27 +460,27 @@ test_http_errors(void **state)
 		char *text = json_dumps(steps, 0);
 		json_decref(steps);
 		fake_gemini_set_chunking(f->fg, i % 4, (unsigned)i + 1);
-		struct rec *r = run(f, text);
+		struct provider_rec *r = run(f, text);
 		free(text);
 		assert_string_equal(r->log, "D:7\n");
 		assert_error(r, cases[i].type, cases[i].status, cases[i].retryable, cases[i].after,
 			     cases[i].message, cases[i].vendor);
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	/* Bodies that are no Google error. */
-	struct rec *r = run(f, "[{\"type\":\"http_error\",\"status\":502,\"body\":"
+	struct provider_rec *r = run(f, "[{\"type\":\"http_error\",\"status\":502,\"body\":"
 			    "\"<html>\\n<b>oops</b></html>\"}]");
 	assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0,
 		     "HTTP 502 with a body that is not a Google error: <html> <b>oops</b></html>",
 		     NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"http_error\",\"status\":429,\"body\":\"\"}]");
 	assert_error(r, HEARTH_PERR_RATE_LIMITED, 429, 1, 0, "HTTP 429 with an empty body", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"http_error\",\"status\":418,\"body\":\"{\\\"error\\\": 5}\"}]");
 	assert_error(r, HEARTH_PERR_BAD_REQUEST, 418, 0, 0,
 		     "HTTP 418 with a body that is not a Google error: {\"error\": 5}", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* An error body past the 1 MiB kept: cut, and reported as what it is. */
 	size_t big = 2u * 1024 * 1024;
 	char *junk = xmalloc(big + 1);
@@ -703,13 +498,13 @@ test_http_errors(void **state)
 	free(text);
 	assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, want, NULL);
 	free(want);
-	rec_free(r);
+	provider_rec_free(r);
 	/* The real answers to a wrong and a missing key. */
 	fake_gemini_set_key(f->fg, "another key");
 	r = run(f, "[{\"type\":\"finish\"}]");
 	assert_error(r, HEARTH_PERR_AUTH, 400, 0, 0, "API key not valid. Please pass a valid API "
 		     "key.", "INVALID_ARGUMENT");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -719,29 +514,29 @@ test_truncated_stream(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	fake_gemini_set_chunking(f->fg, 0, 0);
 	/* A stream that ends cleanly with no finishReason: cut short, retry. */
-	struct rec *r = run(f, "[{\"type\":\"text\",\"text\":\"Hel\"}]");
+	struct provider_rec *r = run(f, "[{\"type\":\"text\",\"text\":\"Hel\"}]");
 	assert_string_equal(r->log, "T:Hel\nE:-\nU:7,0,0,0,0\nD:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended without a finishReason",
 		     NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* ...inside an event. */
 	r = run(f, "[{\"type\":\"text\",\"text\":\"Hel\"},{\"type\":\"raw\",\"data\":"
 		"\"data: {\\\"candidates\\\": [\"}]");
 	assert_string_equal(r->log, "T:Hel\nE:-\nU:7,0,0,0,0\nD:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended inside an event", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* An empty 200. */
 	r = run(f, "[{\"type\":\"raw\",\"data\":\"\"}]");
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended without a finishReason",
 		     NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* The connection closes in the middle of the chunked body: a network error. */
 	r = run(f, "[{\"type\":\"text\",\"text\":\"Hel\"},{\"type\":\"cut\"}]");
 	assert_string_equal(r->log, "T:Hel\nE:-\nU:7,0,0,0,0\nD:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_NETWORK);
 	assert_int_equal(r->err.retryable, 1);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -776,22 +571,22 @@ test_malformed_stream(void **state)
 		char *text = json_dumps(steps, 0);
 		json_decref(steps);
 		fake_gemini_set_chunking(f->fg, i % 5, (unsigned)i + 1);
-		struct rec *r = run(f, text);
+		struct provider_rec *r = run(f, text);
 		free(text);
 		assert_string_equal(r->log, "D:7\n");
 		assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0, cases[i].message, NULL);
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	/* Comments, named events and unknown parts and fields are skipped. */
 	fake_gemini_set_chunking(f->fg, 2, 5);
-	struct rec *r = run(f, "[{\"type\":\"raw\",\"data\":\": keep-alive\\r\\n\\r\\n"
+	struct provider_rec *r = run(f, "[{\"type\":\"raw\",\"data\":\": keep-alive\\r\\n\\r\\n"
 			    "event: ping\\r\\ndata: {}\\r\\n\\r\\n\"},"
 			    "{\"type\":\"chunk\",\"data\":{\"candidates\":[{\"content\":{\"parts\":["
 			    "{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"AA==\"}},"
 			    "{\"executableCode\":{}},{\"text\":\"ok\",\"novel\":1}]},\"avgLogprobs\":-1}],"
 			    "\"novel\":{}}},{\"type\":\"finish\"}]");
 	assert_string_equal(r->log, "T:ok\nE:-\nU:6,1,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* An event over the limit. */
 	fake_gemini_set_chunking(f->fg, 0, 0);
 	size_t big = 8u * 1024 * 1024 + 16;
@@ -809,7 +604,7 @@ test_malformed_stream(void **state)
 	assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 	assert_int_equal(r->err.retryable, 0);
 	assert_non_null(strstr(r->message, "an event is longer than 8388608 bytes"));
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -826,12 +621,12 @@ test_network_error(void **state)
 	free(f->url);
 	f->url = xasprintf("http://127.0.0.1:%d", ntohs(a.sin_port));
 	assert_int_equal(load(f, NULL), 0);
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "D:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_NETWORK);
 	assert_int_equal(r->err.retryable, 1);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -841,12 +636,12 @@ test_idle_timeout(void **state)
 	assert_int_equal(load(f, "timeout_ms = 300\n"), 0);
 	fake_gemini_set_chunking(f->fg, 0, 0);
 	push(f, "[{\"type\":\"text\",\"text\":\"slow\"},{\"type\":\"hang\"}]");
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "T:slow\nE:-\nU:7,0,0,0,0\nD:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_TIMEOUT);
 	assert_int_equal(r->err.retryable, 1);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -857,45 +652,45 @@ test_cancel(void **state)
 	fake_gemini_set_chunking(f->fg, 0, 0);
 	push(f, "[{\"type\":\"text\",\"text\":\"Hel\"},{\"type\":\"call\",\"name\":\"ls\"},"
 	     "{\"type\":\"hang\"}]");
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->log != NULL && strstr(r->log, "C:") != NULL);
-	prov(f)->cancel(f->mod->state, r->call);
-	RUN_UNTIL(f, fakehttp_open_connections(fake_gemini_http(f->fg)) == 0);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->log != NULL && strstr(r->log, "C:") != NULL);
+	prov(f)->cancel(f->h.mod->state, r->call);
+	RUN_UNTIL(&f->h, fakehttp_open_connections(fake_gemini_http(f->fg)) == 0);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	assert_string_equal(r->log, "T:Hel\nE:-\nC:call_resp_fake1_1 ls {}\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* Cancelled from inside a sink callback, with more of the reply already here. */
 	push(f, "[{\"type\":\"text\",\"text\":[\"one\",\"two\"]},{\"type\":\"finish\"}]");
-	r = xcalloc(1, sizeof *r);
-	r->f = f;
+	r = provider_rec_new(&f->h);
+	r->meta_json = 1;
 	r->cancel_on_text = 1;
 	json_t *req = simple_request();
 	int error = 0;
-	r->call = prov(f)->stream(f->mod->state, req, &rec_sink, r, &error);
+	r->call = prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, r, &error);
 	json_decref(req);
 	assert_non_null(r->call);
-	RUN_UNTIL(f, r->cancelled);
+	RUN_UNTIL(&f->h, r->cancelled);
 	for (int i = 0; i < 50; i++) {
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 		usleep(1000);
 	}
 	assert_string_equal(r->log, "T:one\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* A call still running at shutdown is dropped by fini(), without a callback. */
 	push(f, "[{\"type\":\"text\",\"text\":\"x\"},{\"type\":\"hang\"}]");
 	r = start(f, NULL);
-	RUN_UNTIL(f, r->log != NULL);
-	registry_fini_all(f->reg);
+	RUN_UNTIL(&f->h, r->log != NULL);
+	registry_fini_all(f->h.reg);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	assert_string_equal(r->log, "T:x\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "WARN  provider/gemini: a stream was still running at "
 			       "shutdown\n"));
@@ -949,11 +744,11 @@ test_translate_request(void **state)
 		"{\"role\":\"system\",\"parts\":[{\"type\":\"text\",\"text\":\"ignored\"}]},"
 		"{\"parts\":[]}]}", 0, NULL);
 	assert_non_null(req);
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "U:6,1,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 
 	const struct fakehttp_request *rq = fake_gemini_request(f->fg, 0);
 	assert_string_equal(rq->target, "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
@@ -1012,8 +807,8 @@ test_bad_request_refused(void **state)
 	for (size_t i = 0; i < 4; i++) {
 		json_t *req = json_loads(bad[i], JSON_DECODE_ANY, NULL);
 		int error = 0;
-		struct rec rr = { 0 };
-		assert_null(prov(f)->stream(f->mod->state, req, &rec_sink, &rr, &error));
+		struct provider_rec rr = { 0 };
+		assert_null(prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, &rr, &error));
 		assert_int_equal(error, HEARTH_EINVAL);
 		assert_null(rr.log);
 		json_decref(req);
@@ -1049,8 +844,8 @@ test_list_models(void **state)
 	fake_gemini_set_key(f->fg, TEST_KEY);
 	json_decref(models);
 	struct models_rec m = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-	RUN_UNTIL(f, m.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+	RUN_UNTIL(&f->h, m.done);
 	assert_int_equal(m.done, 1);
 	assert_false(m.has_err);
 	json_t *want = json_loads(
@@ -1097,8 +892,8 @@ test_list_models_errors(void **state)
 		fakehttp_push(srv, &(struct fakehttp_response){ .status = cases[i].status,
 							       .body = cases[i].body });
 		struct models_rec m = { 0 };
-		assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-		RUN_UNTIL(f, m.done);
+		assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+		RUN_UNTIL(&f->h, m.done);
 		assert_true(m.has_err);
 		assert_int_equal(m.type, cases[i].type);
 		assert_int_equal(m.status, cases[i].status);
@@ -1108,8 +903,8 @@ test_list_models_errors(void **state)
 	/* An empty list is a list; no models member is none. */
 	fakehttp_push(srv, &(struct fakehttp_response){ .body = "{}" });
 	struct models_rec m = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-	RUN_UNTIL(f, m.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+	RUN_UNTIL(&f->h, m.done);
 	assert_false(m.has_err);
 	assert_int_equal(json_array_size(m.models), 0);
 	json_decref(m.models);
@@ -1123,15 +918,15 @@ test_config(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "model = models/gemini-2.5-pro\nmax_tokens = 2000\n"
 			      "thinking_budget = 0\ninclude_thoughts = no\nflavour = mint\n"), 0);
-	assert_string_equal(prov(f)->default_model(f->mod->state), "gemini-2.5-pro");
-	assert_int_equal(prov(f)->has_credentials(f->mod->state), 1);
+	assert_string_equal(prov(f)->default_model(f->h.mod->state), "gemini-2.5-pro");
+	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
 	push(f, "[{\"type\":\"finish\"}]");
 	json_t *req = json_pack("{s:[{s:s,s:[{s:s,s:s}]}]}", "messages", "role", "user", "parts",
 				"type", "text", "text", "Hi");
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
-	rec_free(r);
+	RUN_UNTIL(&f->h, r->done);
+	provider_rec_free(r);
 	assert_string_equal(fake_gemini_request(f->fg, 0)->target,
 			    "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse");
 	json_t *got = fake_gemini_request_body(f->fg, 0);
@@ -1162,12 +957,12 @@ test_config_keys_from_env(void **state)
 	f->url = url;
 	unsetenv("GEMINI_BASE_URL");
 	unsetenv("GOOGLE_API_KEY");
-	assert_string_equal(prov(f)->default_model(f->mod->state), "gemini-2.5-flash");
-	assert_int_equal(prov(f)->has_credentials(f->mod->state), 1);
+	assert_string_equal(prov(f)->default_model(f->h.mod->state), "gemini-2.5-flash");
+	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
 	fake_gemini_set_key(f->fg, TEST_KEY);
-	struct rec *r = run(f, "[{\"type\":\"finish\"}]");
+	struct provider_rec *r = run(f, "[{\"type\":\"finish\"}]");
 	assert_string_equal(r->log, "U:6,1,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -1177,14 +972,14 @@ test_config_no_key(void **state)
 	unsetenv("GEMINI_API_KEY");
 	fake_gemini_set_key(f->fg, TEST_KEY);
 	assert_int_equal(load(f, NULL), 0);
-	assert_int_equal(prov(f)->has_credentials(f->mod->state), 0);
+	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 0);
 	/* Without a key no x-goog-api-key goes out, and the server's 403 says why. */
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_int_equal(r->err.type, HEARTH_PERR_PERMISSION);
 	assert_int_equal(r->err.http_status, 403);
 	assert_null(fakehttp_header(fake_gemini_request(f->fg, 0), "x-goog-api-key"));
-	rec_free(r);
+	provider_rec_free(r);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "INFO  provider/gemini: neither GEMINI_API_KEY nor "
 			       "GOOGLE_API_KEY is set\n"));
@@ -1198,7 +993,7 @@ test_config_bad(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "thinking_budget = -2\n"), 1);
-	assert_null(f->mod);
+	assert_null(f->h.mod);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "test.conf:5: [provider gemini] thinking_budget: '-2' is not "
 			       "an integer from -1 to 10000000\n"));
@@ -1213,7 +1008,7 @@ test_config_bad_url(void **state)
 	free(f->url);
 	f->url = xstrdup("ftp://example.com");
 	assert_int_equal(load(f, NULL), 1);
-	assert_null(f->mod);
+	assert_null(f->h.mod);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "ERROR provider/gemini: the base URL (base_url) is not an "
 			       "http:// or https:// URL\n"));

@@ -33,58 +33,22 @@
 #include "loader.h"
 #include "log.h"
 #include "registry.h"
+#include "provider_harness.h"
 #include "testutil.h"
 #include "xmalloc.h"
 
+/* The shared harness (tests/provider_harness.h) and this provider's fake. */
 struct fixture {
-	uv_loop_t loop;
-	struct host_context ctx;
-	struct http_client *http;
-	struct conf *conf;
-	struct registry *reg;
-	struct module *mod;
+	struct provider_fixture h;
 	struct fake_ollama *fo;
 	char *hostport;   /* "127.0.0.1:PORT" of the fake */
-	char *tmp;
-	int http_closed;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-#define RUN_UNTIL(f, cond) \
-	do { \
-		uint64_t start_ = now_ms(); \
-		while (!(cond)) { \
-			uv_run(&(f)->loop, UV_RUN_NOWAIT); \
-			if (cond) \
-				break; \
-			if (now_ms() - start_ > 20000) \
-				fail_msg("still waiting for %s", #cond); \
-			usleep(200); \
-		} \
-	} while (0)
 
 static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->tmp = testutil_mkdtemp("ollama");
-	f->http = http_client_new(&f->loop);
-	assert_non_null(f->http);
-	f->ctx.loop = &f->loop;
-	f->ctx.http = f->http;
-	f->ctx.state_dir = f->tmp;
-	f->ctx.runtime_dir = f->tmp;
-	host_context_set(&f->ctx);
-	assert_int_equal(loader_init(), 0);
-	testutil_log_capture();
+	provider_harness_setup(&f->h, "ollama");
 	f->fo = fake_ollama_start();
 	assert_non_null(f->fo);
 	f->hostport = xasprintf("127.0.0.1:%d", fake_ollama_port(f->fo));
@@ -93,79 +57,24 @@ setup(void **state)
 	return 0;
 }
 
-static void
-http_closed_cb(void *arg)
-{
-	struct fixture *f = arg;
-	f->http_closed++;
-}
-
-/* Unload the module (so another can be loaded). */
-static void
-unload(struct fixture *f)
-{
-	if (f->reg != NULL) {
-		registry_stop_frontends(f->reg);
-		registry_fini_all(f->reg);
-		for (int i = 0; i < 10; i++)
-			uv_run(&f->loop, UV_RUN_NOWAIT);
-		registry_free(f->reg);
-	}
-	conf_free(f->conf);
-	f->reg = NULL;
-	f->conf = NULL;
-	f->mod = NULL;
-}
-
 static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	if (f->reg != NULL) {
-		registry_stop_frontends(f->reg);
-		registry_fini_all(f->reg);
-	}
-	http_client_close(f->http, http_closed_cb, f);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(f->http_closed, 1);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	registry_free(f->reg);
-	free(testutil_log_release());
-	loader_exit();
-	conf_free(f->conf);
+	provider_harness_teardown(&f->h, NULL);
 	fake_ollama_free(f->fo);
 	free(f->hostport);
 	unsetenv("OLLAMA_HOST");
-	testutil_rmtree(f->tmp);
-	free(f->tmp);
 	free(f);
 	return 0;
 }
 
-/* Load the module with `section` as its section (NULL: host = the fake). Returns
- * the number of registry errors. */
-static size_t
-load_section(struct fixture *f, const char *section)
-{
-	char *text = xasprintf("module_dir %s/plugins\nload provider ollama\n"
-			       "[provider ollama]\n%s", HEARTH_BUILDDIR, section);
-	f->conf = conf_parse("test.conf", text, strlen(text));
-	free(text);
-	for (size_t i = 0; i < f->conf->n_errors; i++)
-		fprintf(stderr, "unexpected conf error: %s\n", f->conf->errors[i]);
-	assert_int_equal(f->conf->n_errors, 0);
-	f->reg = registry_new(f->conf);
-	size_t errors = registry_load_all(f->reg);
-	f->mod = registry_find(f->reg, HEARTH_KIND_PROVIDER, "ollama");
-	return errors;
-}
-
-/* host = the fake, and `extra` lines. */
+/* host = the fake, and `extra` lines. Returns the number of registry errors. */
 static size_t
 load(struct fixture *f, const char *extra)
 {
 	char *s = xasprintf("host = %s\n%s", f->hostport, extra != NULL ? extra : "");
-	size_t n = load_section(f, s);
+	size_t n = provider_harness_load(&f->h, s);
 	free(s);
 	return n;
 }
@@ -173,142 +82,7 @@ load(struct fixture *f, const char *extra)
 static const struct hearth_provider *
 prov(struct fixture *f)
 {
-	assert_non_null(f->mod);
-	return f->mod->desc->provider;
-}
-
-/* The log so far (malloc'd); capturing goes on. */
-static char *
-log_text(void)
-{
-	char *log = testutil_log_release();
-	testutil_log_capture();
-	return log;
-}
-
-/* ------------------------------------------------------------ the sink -- */
-
-struct rec {
-	struct fixture *f;
-	struct hearth_provider_call *call;
-	char *log;
-	size_t len;
-	int done;
-	int after_done;
-	enum hearth_finish finish;
-	int has_err;
-	struct hearth_provider_error err;
-	char *message;
-	int cancel_on_text;
-	int cancelled;
-};
-
-static void rec_add(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-rec_add(struct rec *r, const char *fmt, ...)
-{
-	if (r->done)
-		r->after_done++;
-	va_list ap;
-	va_start(ap, fmt);
-	char *line = xvasprintf(fmt, ap);
-	va_end(ap);
-	size_t n = strlen(line);
-	r->log = xrealloc(r->log, r->len + n + 2);
-	memcpy(r->log + r->len, line, n);
-	r->len += n;
-	r->log[r->len++] = '\n';
-	r->log[r->len] = '\0';
-	free(line);
-}
-
-static char *
-dump_sorted(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	assert_non_null(s);
-	return s;
-}
-
-static void
-rec_text(void *arg, const char *text, size_t len)
-{
-	struct rec *r = arg;
-	rec_add(r, "T:%.*s", (int)len, text);
-	if (r->cancel_on_text && !r->cancelled) {
-		r->cancelled = 1;
-		prov(r->f)->cancel(r->f->mod->state, r->call);
-	}
-}
-
-static void
-rec_reasoning(void *arg, const char *text, size_t len)
-{
-	rec_add(arg, "R:%.*s", (int)len, text);
-}
-
-static void
-rec_part_end(void *arg, const json_t *meta)
-{
-	char *s = meta != NULL ? dump_sorted(meta) : xstrdup("-");
-	rec_add(arg, "E:%s", s);
-	free(s);
-}
-
-static void
-rec_tool_call(void *arg, const char *id, const char *name, const json_t *input,
-	      const json_t *meta)
-{
-	char *s = dump_sorted(input);
-	rec_add(arg, "C:%s %s %s%s", id, name, s, meta != NULL ? " +meta" : "");
-	free(s);
-}
-
-static void
-rec_usage(void *arg, const struct hearth_usage *u)
-{
-	rec_add(arg, "U:%llu,%llu,%llu,%llu,%llu", (unsigned long long)u->input_tokens,
-		(unsigned long long)u->output_tokens, (unsigned long long)u->reasoning_tokens,
-		(unsigned long long)u->cache_read_tokens, (unsigned long long)u->cache_write_tokens);
-}
-
-static void
-rec_done(void *arg, enum hearth_finish finish, const struct hearth_provider_error *err)
-{
-	struct rec *r = arg;
-	rec_add(r, "D:%d", (int)finish);
-	r->done++;
-	r->finish = finish;
-	if (err != NULL) {
-		assert_int_equal(finish, HEARTH_FINISH_ERROR);
-		assert_int_equal(err->struct_size, sizeof(struct hearth_provider_error));
-		assert_null(err->vendor_code);
-		r->has_err = 1;
-		r->err = *err;
-		r->message = err->message != NULL ? xstrdup(err->message) : NULL;
-		r->err.message = r->message;
-	} else {
-		assert_int_not_equal(finish, HEARTH_FINISH_ERROR);
-	}
-}
-
-static const struct hearth_stream_sink rec_sink = {
-	.struct_size = sizeof(struct hearth_stream_sink),
-	.text = rec_text,
-	.reasoning = rec_reasoning,
-	.part_end = rec_part_end,
-	.tool_call = rec_tool_call,
-	.usage = rec_usage,
-	.done = rec_done,
-};
-
-static void
-rec_free(struct rec *r)
-{
-	free(r->log);
-	free(r->message);
-	free(r);
+	return provider_harness_prov(&f->h);
 }
 
 static json_t *
@@ -318,17 +92,13 @@ simple_request(void)
 			 "user", "parts", "type", "text", "text", "Hi");
 }
 
-static struct rec *
+/* Start a stream of `request` (NULL: a one-line question) against the queued reply. */
+static struct provider_rec *
 start(struct fixture *f, const json_t *request)
 {
-	struct rec *r = xcalloc(1, sizeof *r);
-	r->f = f;
 	json_t *own = request == NULL ? simple_request() : NULL;
-	int error = 0;
-	r->call = prov(f)->stream(f->mod->state, own != NULL ? own : request, &rec_sink, r, &error);
+	struct provider_rec *r = provider_rec_start(&f->h, own != NULL ? own : request, 0, 1);
 	json_decref(own);
-	assert_non_null(r->call);
-	assert_int_equal(error, 0);
 	return r;
 }
 
@@ -340,19 +110,17 @@ push(struct fixture *f, const char *steps)
 		fail_msg("bad script: %s", error);
 }
 
-static struct rec *
+static struct provider_rec *
 run(struct fixture *f, const char *steps)
 {
 	push(f, steps);
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
-	assert_int_equal(r->done, 1);
-	assert_int_equal(r->after_done, 0);
+	struct provider_rec *r = start(f, NULL);
+	provider_rec_wait(r);
 	return r;
 }
 
 static void
-assert_error(const struct rec *r, uint32_t type, long status, int retryable, const char *message)
+assert_error(const struct provider_rec *r, uint32_t type, long status, int retryable, const char *message)
 {
 	assert_true(r->has_err);
 	if (r->err.type != type || strcmp(r->message, message) != 0)
@@ -381,12 +149,12 @@ test_text_stream(void **state)
 	static const size_t writes[] = { 1, 1, 1, 2, 3, 5, 8, 13, 64, 0 };
 	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
 		fake_ollama_set_chunking(f->fo, writes[i], (unsigned)i + 1);
-		struct rec *r = run(f, "[{\"type\":\"text\",\"text\":[\"Hel\",\"lo, w\\u00f6rld\","
+		struct provider_rec *r = run(f, "[{\"type\":\"text\",\"text\":[\"Hel\",\"lo, w\\u00f6rld\","
 				    "\" <a&b>\",\"\",\"!\\n\"]},{\"type\":\"done\","
 				    "\"prompt_eval_count\":169,\"eval_count\":15}]");
 		assert_string_equal(r->log, "T:Hel\nT:lo, w\xc3\xb6rld\nT: <a&b>\nT:!\n\nE:-\n"
 				    "U:169,15,0,0,0\nD:1\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	assert_int_equal(fake_ollama_count(f->fo), 10);
 	const struct fakehttp_request *rq = fake_ollama_request(f->fo, 0);
@@ -405,14 +173,14 @@ test_thinking(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "think = yes\nnum_ctx = 8192\ntemperature = 0.25\n"), 0);
 	fake_ollama_set_chunking(f->fo, 1, 42);
-	struct rec *r = run(f, "[{\"type\":\"thinking\",\"thinking\":[\"The user \",\"wants\"]},"
+	struct provider_rec *r = run(f, "[{\"type\":\"thinking\",\"thinking\":[\"The user \",\"wants\"]},"
 			    "{\"type\":\"text\",\"text\":[\"Hi\",\"!\"]},"
 			    "{\"type\":\"thinking\",\"thinking\":\"more\"},"
 			    "{\"type\":\"done\"}]");
 	assert_string_equal(r->log, "R:The user \nR:wants\nE:{\"provider\":\"ollama\"}\n"
 			    "T:Hi\nT:!\nE:-\nR:more\nE:{\"provider\":\"ollama\"}\n"
 			    "U:10,5,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	json_t *got = fake_ollama_request_body(f->fo, 0);
 	json_t *want = json_pack("{s:s,s:b,s:[{s:s,s:s}],s:b,s:{s:i,s:f}}", "model", "llama3.2",
 				 "stream", 1, "messages", "role", "user", "content", "Hi",
@@ -428,7 +196,7 @@ test_tool_calls(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	/* One call with the id a current server gives. */
-	struct rec *r = run(f, "[{\"type\":\"text\",\"text\":\"Let me look.\"},"
+	struct provider_rec *r = run(f, "[{\"type\":\"text\",\"text\":\"Let me look.\"},"
 			    "{\"type\":\"tool_calls\",\"calls\":[{\"id\":\"call_9j2k4m1x\","
 			    "\"name\":\"read\",\"arguments\":{\"path\":\"src/m\\u00e4in.c\","
 			    "\"opts\":{\"a\":[1,2.5,\"<x>\"],\"b\":null}}}]},"
@@ -436,7 +204,7 @@ test_tool_calls(void **state)
 	assert_string_equal(r->log, "T:Let me look.\nE:-\n"
 			    "C:call_9j2k4m1x read {\"opts\":{\"a\":[1,2.5,\"<x>\"],\"b\":null},"
 			    "\"path\":\"src/m\xc3\xa4in.c\"}\nU:169,15,0,0,0\nD:2\n");
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* Parallel calls without ids (older servers), in one line and in two: each
 	 * gets an id made from the reply, the same every time the same reply comes. */
@@ -452,7 +220,7 @@ test_tool_calls(void **state)
 		if (first == NULL)
 			first = xstrdup(r->log);
 		assert_string_equal(r->log, first);
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	/* C:ollama_<16 hex> read {"path":"a"} ... */
 	char ids[3][32];
@@ -478,12 +246,12 @@ test_tool_calls(void **state)
 				  "role", "user", "parts", "type", "text", "text", "Hi again");
 	r = start(f, later);
 	json_decref(later);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	assert_null(strstr(r->log, ids[0]));
 	assert_null(strstr(r->log, ids[1]));
 	assert_null(strstr(r->log, ids[2]));
 	assert_int_equal(testutil_count(r->log, "C:ollama_"), 3);
-	rec_free(r);
+	provider_rec_free(r);
 	free(first);
 
 	/* Arguments as a JSON text, as some servers send them. */
@@ -492,7 +260,7 @@ test_tool_calls(void **state)
 		"\"{\\\"p\\\":\\\"x\\\"}\"},\"id\":\"call_1\"}]},\"done\":false}},"
 		"{\"type\":\"done\",\"prompt_eval_count\":null,\"eval_count\":null}]");
 	assert_string_equal(r->log, "C:call_1 grep {\"p\":\"x\"}\nD:2\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -515,28 +283,28 @@ test_done_reasons(void **state)
 		char *steps = xasprintf("[{\"type\":\"text\",\"text\":\"x\"},{\"type\":\"done\","
 					"\"done_reason\":%s,\"prompt_eval_count\":7,"
 					"\"eval_count\":%zu}]", cases[i].reason, i);
-		struct rec *r = run(f, steps);
+		struct provider_rec *r = run(f, steps);
 		char *want = xasprintf("T:x\nE:-\nU:7,%zu,0,0,0\nD:%d\n", i, (int)cases[i].finish);
 		assert_string_equal(r->log, want);
 		free(want);
-		rec_free(r);
+		provider_rec_free(r);
 		free(steps);
 	}
 	/* length after a tool call: the limit wins. */
-	struct rec *r = run(f, "[{\"type\":\"tool_calls\",\"calls\":[{\"id\":\"c\",\"name\":\"n\","
+	struct provider_rec *r = run(f, "[{\"type\":\"tool_calls\",\"calls\":[{\"id\":\"c\",\"name\":\"n\","
 			    "\"arguments\":{}}]},{\"type\":\"done\",\"done_reason\":\"length\"}]");
 	assert_string_equal(r->log, "C:c n {}\nU:10,1,0,0,0\nD:3\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* Lines after done are ignored; negative counts too. */
 	r = run(f, "[{\"type\":\"done\",\"prompt_eval_count\":-1,\"eval_count\":3},"
 		"{\"type\":\"text\",\"text\":\"late\"},{\"type\":\"error\"}]");
 	assert_string_equal(r->log, "U:0,3,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* The last line without its newline still counts. */
 	r = run(f, "[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"raw\",\"data\":"
 		"\"{\\\"model\\\":\\\"m\\\",\\\"done\\\":true,\\\"eval_count\\\":2}\"}]");
 	assert_string_equal(r->log, "T:a\nE:-\nU:0,2,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -558,14 +326,14 @@ test_error_line(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *steps = xasprintf("[{\"type\":\"text\",\"text\":\"partial\"},{\"type\":\"error\","
 					"\"message\":\"%s\"},{\"type\":\"done\"}]", cases[i].message);
-		struct rec *r = run(f, steps);
+		struct provider_rec *r = run(f, steps);
 		assert_string_equal(r->log, "T:partial\nE:-\nD:7\n");
 		char *quoted = xasprintf("\"%s\"", cases[i].message);
 		json_t *m = json_loads(quoted, JSON_DECODE_ANY, NULL);
 		free(quoted);
 		assert_error(r, cases[i].type, 0, cases[i].retryable, json_string_value(m));
 		json_decref(m);
-		rec_free(r);
+		provider_rec_free(r);
 		free(steps);
 	}
 }
@@ -576,26 +344,26 @@ test_truncated_stream(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	/* The body ends cleanly, but no done:true line came. */
-	struct rec *r = run(f, "[{\"type\":\"thinking\",\"thinking\":\"hm\"},"
+	struct provider_rec *r = run(f, "[{\"type\":\"thinking\",\"thinking\":\"hm\"},"
 			    "{\"type\":\"text\",\"text\":\"Hel\"}]");
 	assert_string_equal(r->log, "R:hm\nE:{\"provider\":\"ollama\"}\nT:Hel\nE:-\nD:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, "stream ended before a \"done\": true line");
-	rec_free(r);
+	provider_rec_free(r);
 	/* done:false on the last line. */
 	r = run(f, "[{\"type\":\"line\",\"data\":{\"model\":\"m\",\"done\":false}}]");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, "stream ended before a \"done\": true line");
-	rec_free(r);
+	provider_rec_free(r);
 	/* An empty 200 body. */
 	r = run(f, "[{\"type\":\"raw\",\"data\":\"\"}]");
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, "stream ended before a \"done\": true line");
-	rec_free(r);
+	provider_rec_free(r);
 	/* Half a line, then the body ends. */
 	r = run(f, "[{\"type\":\"raw\",\"data\":\"{\\\"model\\\":\\\"m\\\",\\\"do\"}]");
 	assert_true(r->has_err);
 	assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 	assert_prefix(r->message, "malformed NDJSON stream: line 1: invalid JSON");
-	rec_free(r);
+	provider_rec_free(r);
 	/* The connection drops inside the chunked body: a network error. */
 	r = run(f, "[{\"type\":\"text\",\"text\":\"Hel\"},{\"type\":\"cut\"}]");
 	assert_string_equal(r->log, "T:Hel\nE:-\nD:7\n");
@@ -604,13 +372,13 @@ test_truncated_stream(void **state)
 	assert_int_equal(r->err.retryable, 1);
 	assert_int_equal(r->err.http_status, 0);
 	assert_non_null(strstr(r->message, "POST 127.0.0.1:"));
-	rec_free(r);
+	provider_rec_free(r);
 }
 
-static struct rec *
+static struct provider_rec *
 run_protocol(struct fixture *f, const char *steps)
 {
-	struct rec *r = run(f, steps);
+	struct provider_rec *r = run(f, steps);
 	assert_true(r->has_err);
 	assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 	assert_int_equal(r->err.retryable, 0);
@@ -652,25 +420,25 @@ test_malformed_stream(void **state)
 					  "type", "line", "data", cases[i].line, "type", "done");
 		assert_int_equal(fake_ollama_push(f->fo, steps, NULL), 0);
 		json_decref(steps);
-		struct rec *r = start(f, NULL);
-		RUN_UNTIL(f, r->done);
+		struct provider_rec *r = start(f, NULL);
+		RUN_UNTIL(&f->h, r->done);
 		assert_true(r->has_err);
 		assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 		assert_int_equal(r->err.retryable, 0);
 		assert_string_equal(r->message, cases[i].want);
 		assert_string_equal(r->log, "T:a\nE:-\nD:7\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	/* Not JSON at all. */
-	struct rec *r = run_protocol(f, "[{\"type\":\"line\",\"data\":\"data: {}\"},"
+	struct provider_rec *r = run_protocol(f, "[{\"type\":\"line\",\"data\":\"data: {}\"},"
 				     "{\"type\":\"done\"}]");
 	assert_prefix(r->message, "malformed NDJSON stream: line 1: invalid JSON at column ");
 	assert_string_equal(r->log, "D:7\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* Binary garbage. */
 	r = run_protocol(f, "[{\"type\":\"raw\",\"data\":\"\\u0001\\u0002\\u00ff\\n\"}]");
 	assert_prefix(r->message, "malformed NDJSON stream: line 1: ");
-	rec_free(r);
+	provider_rec_free(r);
 	/* A line over the 16 MiB bound, in one write. */
 	size_t n = 17u * 1024 * 1024;
 	char *big = xmalloc(n + 1);
@@ -683,11 +451,11 @@ test_malformed_stream(void **state)
 	assert_int_equal(fake_ollama_push(f->fo, steps, NULL), 0);
 	json_decref(steps);
 	r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	assert_true(r->has_err);
 	assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 	assert_prefix(r->message, "a line is longer than 16777216 bytes (");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* ---------------------------------------------------------- HTTP errors -- */
@@ -702,19 +470,19 @@ test_model_not_pulled(void **state)
 	json_decref(names);
 	push(f, "[{\"type\":\"done\"}]");
 	/* "llama3.2" is "llama3.2:latest": answered. */
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "U:10,0,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	json_t *req = json_pack("{s:s,s:[{s:s,s:[{s:s,s:s}]}]}", "model", "qwen3:8b", "messages",
 				"role", "user", "parts", "type", "text", "text", "Hi");
 	r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_NOT_FOUND, 404, 0, "model \"qwen3:8b\" not found, try pulling "
 		     "it first: run `ollama pull qwen3:8b`");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -746,22 +514,22 @@ test_http_errors(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *steps = xasprintf("[{\"type\":\"http_error\",\"status\":%d,\"message\":\"%s\"}]",
 					cases[i].status, cases[i].message);
-		struct rec *r = run(f, steps);
+		struct provider_rec *r = run(f, steps);
 		assert_string_equal(r->log, "D:7\n");
 		assert_error(r, cases[i].want, cases[i].status, cases[i].retryable,
 			     cases[i].expect != NULL ? cases[i].expect : cases[i].message);
-		rec_free(r);
+		provider_rec_free(r);
 		free(steps);
 	}
 	/* Bodies that are not Ollama's. */
-	struct rec *r = run(f, "[{\"type\":\"http_error\",\"status\":502,\"body\":"
+	struct provider_rec *r = run(f, "[{\"type\":\"http_error\",\"status\":502,\"body\":"
 			    "\"<html>\\r\\n<b>Bad Gateway</b>\"}]");
 	assert_error(r, HEARTH_PERR_SERVER, 502, 1, "HTTP 502 with a body that is not an Ollama "
 		     "error: <html>  <b>Bad Gateway</b>");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"http_error\",\"status\":500,\"body\":\"\"}]");
 	assert_error(r, HEARTH_PERR_SERVER, 500, 1, "HTTP 500 with an empty body");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* A port on 127.0.0.1 where nothing listens. */
@@ -810,18 +578,18 @@ test_connection_refused(void **state)
 	int port = dead_port();
 	char *env = xasprintf("127.0.0.1:%d", port);
 	setenv("OLLAMA_HOST", env, 1);
-	assert_int_equal(load_section(f, ""), 0);
+	assert_int_equal(provider_harness_load(&f->h, ""), 0);
 	free(env);
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "D:7\n");
 	char *want = xasprintf("cannot reach Ollama at http://127.0.0.1:%d: connection refused; "
 			       "is `ollama serve` running?", port);
 	assert_error(r, HEARTH_PERR_NETWORK, 0, 1, want);
-	rec_free(r);
+	provider_rec_free(r);
 	struct models_rec m = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-	RUN_UNTIL(f, m.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+	RUN_UNTIL(&f->h, m.done);
 	assert_true(m.has_err);
 	assert_int_equal(m.type, HEARTH_PERR_NETWORK);
 	assert_int_equal(m.retryable, 1);
@@ -838,12 +606,12 @@ test_idle_timeout(void **state)
 	assert_int_equal(load(f, "timeout_ms = 300\n"), 0);
 	fake_ollama_set_chunking(f->fo, 0, 0);
 	push(f, "[{\"type\":\"text\",\"text\":\"slow\"},{\"type\":\"hang\"}]");
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "T:slow\nE:-\nD:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_TIMEOUT);
 	assert_int_equal(r->err.retryable, 1);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -852,48 +620,48 @@ test_cancel(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	push(f, "[{\"type\":\"text\",\"text\":\"Hel\"},{\"type\":\"hang\"}]");
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->log != NULL && strstr(r->log, "T:Hel\n") != NULL);
-	prov(f)->cancel(f->mod->state, r->call);
-	RUN_UNTIL(f, fakehttp_open_connections(fake_ollama_http(f->fo)) == 0);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->log != NULL && strstr(r->log, "T:Hel\n") != NULL);
+	prov(f)->cancel(f->h.mod->state, r->call);
+	RUN_UNTIL(&f->h, fakehttp_open_connections(fake_ollama_http(f->fo)) == 0);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	assert_string_equal(r->log, "T:Hel\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* From inside a sink callback, with more of the reply already in. */
 	fake_ollama_set_chunking(f->fo, 0, 0);
 	push(f, "[{\"type\":\"text\",\"text\":[\"one\",\"two\"]},{\"type\":\"tool_calls\","
 	     "\"calls\":[{\"name\":\"x\"}]},{\"type\":\"done\"}]");
-	r = xcalloc(1, sizeof *r);
-	r->f = f;
+	r = provider_rec_new(&f->h);
+	r->no_vendor = 1;
 	r->cancel_on_text = 1;
 	json_t *req = simple_request();
 	int error = 0;
-	r->call = prov(f)->stream(f->mod->state, req, &rec_sink, r, &error);
+	r->call = prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, r, &error);
 	json_decref(req);
 	assert_non_null(r->call);
-	RUN_UNTIL(f, r->cancelled);
+	RUN_UNTIL(&f->h, r->cancelled);
 	for (int i = 0; i < 50; i++) {
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 		usleep(1000);
 	}
 	assert_string_equal(r->log, "T:one\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* A call still running at shutdown is dropped by fini(), without a callback. */
 	push(f, "[{\"type\":\"text\",\"text\":\"x\"},{\"type\":\"hang\"}]");
 	r = start(f, NULL);
-	RUN_UNTIL(f, r->log != NULL);
-	registry_fini_all(f->reg);
+	RUN_UNTIL(&f->h, r->log != NULL);
+	registry_fini_all(f->h.reg);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	assert_string_equal(r->log, "T:x\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
-	char *log = log_text();
+	provider_rec_free(r);
+	char *log = provider_harness_log_text();
 	assert_non_null(strstr(log, "WARN  provider/ollama: a stream was still running at "
 			       "shutdown\n"));
 	free(log);
@@ -910,10 +678,10 @@ test_list_models(void **state)
 	fake_ollama_set_models(f->fo, names);
 	json_decref(names);
 	struct models_rec m = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-	RUN_UNTIL(f, m.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+	RUN_UNTIL(&f->h, m.done);
 	assert_false(m.has_err);
-	char *got = dump_sorted(m.models);
+	char *got = provider_harness_dump_sorted(m.models);
 	assert_string_equal(got, "[{\"id\":\"llama3.2:latest\",\"name\":\"llama3.2:latest\"},"
 			    "{\"id\":\"qwen3:8b\",\"name\":\"qwen3:8b\"}]");
 	free(got);
@@ -927,9 +695,9 @@ test_list_models(void **state)
 	fake_ollama_set_tags_body(f->fo, "{\"models\":[{\"name\":\"a\",\"details\":"
 				  "{\"context_length\":131072}},{\"size\":1},{\"model\":\"b\"}]}");
 	memset(&m, 0, sizeof m);
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-	RUN_UNTIL(f, m.done);
-	got = dump_sorted(m.models);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+	RUN_UNTIL(&f->h, m.done);
+	got = provider_harness_dump_sorted(m.models);
 	assert_string_equal(got, "[{\"context_window\":131072,\"id\":\"a\",\"name\":\"a\"},"
 			    "{\"id\":\"b\",\"name\":\"b\"}]");
 	free(got);
@@ -946,8 +714,8 @@ test_list_models(void **state)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		fake_ollama_set_tags_body(f->fo, bad[i].body);
 		memset(&m, 0, sizeof m);
-		assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-		RUN_UNTIL(f, m.done);
+		assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+		RUN_UNTIL(&f->h, m.done);
 		assert_true(m.has_err);
 		assert_int_equal(m.type, HEARTH_PERR_PROTOCOL);
 		assert_prefix(m.message, bad[i].want);
@@ -1000,11 +768,11 @@ test_translate_request(void **state)
 		" {\"name\":\"ls\"},{\"description\":\"nameless\"}]}", 0, NULL);
 	assert_non_null(req);
 	push(f, "[{\"type\":\"done\"}]");
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	assert_false(r->has_err);
-	rec_free(r);
+	provider_rec_free(r);
 
 	json_t *want = json_loads(
 		"{\"model\":\"qwen3\",\"stream\":true,"
@@ -1053,16 +821,16 @@ test_bad_request_refused(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	int error = 0;
 	json_t *req = json_pack("{s:s}", "model", "x");
-	assert_null(prov(f)->stream(f->mod->state, req, &rec_sink, NULL, &error));
+	assert_null(prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, NULL, &error));
 	assert_int_equal(error, HEARTH_EINVAL);
 	json_decref(req);
 	error = 0;
 	req = json_string("not an object");
-	assert_null(prov(f)->stream(f->mod->state, req, &rec_sink, NULL, &error));
+	assert_null(prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, NULL, &error));
 	assert_int_equal(error, HEARTH_EINVAL);
 	json_decref(req);
 	assert_int_equal(fake_ollama_count(f->fo), 0);
-	char *log = log_text();
+	char *log = provider_harness_log_text();
 	assert_non_null(strstr(log, "ERROR provider/ollama: request refused: the request has "
 			       "no \"messages\" array\n"));
 	free(log);
@@ -1080,21 +848,21 @@ host_url(struct fixture *f, const char *env, const char *key)
 	else
 		unsetenv("OLLAMA_HOST");
 	char *section = key != NULL ? xasprintf("host = %s\n", key) : xstrdup("");
-	free(log_text());
-	size_t errors = load_section(f, section);
+	free(provider_harness_log_text());
+	size_t errors = provider_harness_load(&f->h, section);
 	free(section);
 	unsetenv("OLLAMA_HOST");
-	char *log = log_text();
+	char *log = provider_harness_log_text();
 	char *url = NULL;
 	if (errors == 0) {
-		assert_non_null(f->mod);
+		assert_non_null(f->h.mod);
 		const char *p = strstr(log, "DEBUG provider/ollama: server at ");
 		assert_non_null(p);
 		p += strlen("DEBUG provider/ollama: server at ");
 		url = xstrndup(p, strcspn(p, "\n"));
 	}
 	free(log);
-	unload(f);
+	provider_harness_unload(&f->h);
 	return url;
 }
 
@@ -1149,15 +917,15 @@ test_host_parsing(void **state)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		setenv("OLLAMA_HOST", bad[i].env, 1);
-		assert_int_equal(load_section(f, ""), 1);
+		assert_int_equal(provider_harness_load(&f->h, ""), 1);
 		unsetenv("OLLAMA_HOST");
-		assert_null(f->mod);
-		char *log = log_text();
+		assert_null(f->h.mod);
+		char *log = provider_harness_log_text();
 		if (strstr(log, bad[i].message) == NULL)
 			fail_msg("case %zu: '%s' not in the log:\n%s", i, bad[i].message, log);
 		assert_null(strstr(log, "secret"));
 		free(log);
-		unload(f);
+		provider_harness_unload(&f->h);
 	}
 }
 
@@ -1173,13 +941,13 @@ test_host_reaches_server(void **state)
 	};
 	for (size_t i = 0; i < 3; i++) {
 		setenv("OLLAMA_HOST", forms[i], 1);
-		assert_int_equal(load_section(f, ""), 0);
+		assert_int_equal(provider_harness_load(&f->h, ""), 0);
 		unsetenv("OLLAMA_HOST");
-		struct rec *r = run(f, "[{\"type\":\"text\",\"text\":\"ok\"},{\"type\":\"done\"}]");
+		struct provider_rec *r = run(f, "[{\"type\":\"text\",\"text\":\"ok\"},{\"type\":\"done\"}]");
 		assert_string_equal(r->log, "T:ok\nE:-\nU:10,1,0,0,0\nD:1\n");
-		rec_free(r);
+		provider_rec_free(r);
 		assert_string_equal(fake_ollama_request(f->fo, i)->target, "/api/chat");
-		unload(f);
+		provider_harness_unload(&f->h);
 		free(forms[i]);
 	}
 }
@@ -1189,27 +957,27 @@ test_config(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "flavour = mint\n"), 0);
-	assert_string_equal(prov(f)->default_model(f->mod->state), "llama3.2");
+	assert_string_equal(prov(f)->default_model(f->h.mod->state), "llama3.2");
 	/* No key needed: always 1. */
-	assert_int_equal(prov(f)->has_credentials(f->mod->state), 1);
-	char *log = log_text();
+	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
+	char *log = provider_harness_log_text();
 	assert_non_null(strstr(log, "WARN  provider/ollama: unknown key 'flavour' ignored\n"));
 	free(log);
-	unload(f);
+	provider_harness_unload(&f->h);
 	assert_int_equal(load(f, "model = qwen3:8b\n"), 0);
-	assert_string_equal(prov(f)->default_model(f->mod->state), "qwen3:8b");
+	assert_string_equal(prov(f)->default_model(f->h.mod->state), "qwen3:8b");
 	/* A request without a model uses it. */
 	push(f, "[{\"type\":\"done\"}]");
 	json_t *req = json_pack("{s:[{s:s,s:[{s:s,s:s}]}]}", "messages", "role", "user", "parts",
 				"type", "text", "text", "Hi");
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
-	rec_free(r);
+	RUN_UNTIL(&f->h, r->done);
+	provider_rec_free(r);
 	json_t *got = fake_ollama_request_body(f->fo, 0);
 	assert_string_equal(json_string_value(json_object_get(got, "model")), "qwen3:8b");
 	json_decref(got);
-	unload(f);
+	provider_harness_unload(&f->h);
 
 	static const struct {
 		const char *section, *message;
@@ -1224,12 +992,12 @@ test_config(void **state)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(load(f, bad[i].section), 1);
-		assert_null(f->mod);
-		log = log_text();
+		assert_null(f->h.mod);
+		log = provider_harness_log_text();
 		if (strstr(log, bad[i].message) == NULL)
 			fail_msg("case %zu: '%s' not in the log:\n%s", i, bad[i].message, log);
 		free(log);
-		unload(f);
+		provider_harness_unload(&f->h);
 	}
 }
 

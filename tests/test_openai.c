@@ -34,61 +34,24 @@
 #include "loader.h"
 #include "log.h"
 #include "registry.h"
+#include "provider_harness.h"
 #include "testutil.h"
 #include "xmalloc.h"
 
 #define TEST_KEY "sk-proj-test-0123456789"
 
+/* The shared harness (tests/provider_harness.h) and this provider's fake. */
 struct fixture {
-	uv_loop_t loop;
-	struct host_context ctx;
-	struct http_client *http;
-	struct conf *conf;
-	struct registry *reg;
-	struct module *mod;
+	struct provider_fixture h;
 	struct fake_openai *fo;
 	char *url;
-	char *tmp;
-	int http_closed;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Run the loop until cond holds; a hang fails the test instead of the suite. */
-#define RUN_UNTIL(f, cond) \
-	do { \
-		uint64_t start_ = now_ms(); \
-		while (!(cond)) { \
-			uv_run(&(f)->loop, UV_RUN_NOWAIT); \
-			if (cond) \
-				break; \
-			if (now_ms() - start_ > 20000) \
-				fail_msg("still waiting for %s", #cond); \
-			usleep(200); \
-		} \
-	} while (0)
 
 static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	f->tmp = testutil_mkdtemp("openai");
-	f->http = http_client_new(&f->loop);
-	assert_non_null(f->http);
-	f->ctx.loop = &f->loop;
-	f->ctx.http = f->http;
-	f->ctx.state_dir = f->tmp;
-	f->ctx.runtime_dir = f->tmp;
-	host_context_set(&f->ctx);
-	assert_int_equal(loader_init(), 0);
-	testutil_log_capture();
+	provider_harness_setup(&f->h, "openai");
 	f->fo = fake_openai_start();
 	assert_non_null(f->fo);
 	f->url = fake_openai_url(f->fo);
@@ -98,36 +61,13 @@ setup(void **state)
 	return 0;
 }
 
-static void
-http_closed_cb(void *arg)
-{
-	struct fixture *f = arg;
-	f->http_closed++;
-}
-
 static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	if (f->reg != NULL) {
-		registry_stop_frontends(f->reg);
-		registry_fini_all(f->reg);
-	}
-	http_client_close(f->http, http_closed_cb, f);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(f->http_closed, 1);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	registry_free(f->reg);
-	char *log = testutil_log_release();
-	/* Whatever happened, the key never reached the log. */
-	assert_null(strstr(log, TEST_KEY));
-	free(log);
-	loader_exit();
-	conf_free(f->conf);
+	provider_harness_teardown(&f->h, TEST_KEY);
 	fake_openai_free(f->fo);
 	free(f->url);
-	testutil_rmtree(f->tmp);
-	free(f->tmp);
 	free(f);
 	return 0;
 }
@@ -137,152 +77,16 @@ teardown(void **state)
 static size_t
 load(struct fixture *f, const char *extra)
 {
-	char *text = xasprintf("module_dir %s/plugins\nload provider openai\n"
-			       "[provider openai]\nbase_url = %s\n%s", HEARTH_BUILDDIR, f->url,
-			       extra != NULL ? extra : "");
-	f->conf = conf_parse("test.conf", text, strlen(text));
-	free(text);
-	for (size_t i = 0; i < f->conf->n_errors; i++)
-		fprintf(stderr, "unexpected conf error: %s\n", f->conf->errors[i]);
-	assert_int_equal(f->conf->n_errors, 0);
-	f->reg = registry_new(f->conf);
-	size_t errors = registry_load_all(f->reg);
-	f->mod = registry_find(f->reg, HEARTH_KIND_PROVIDER, "openai");
-	return errors;
+	char *s = xasprintf("base_url = %s\n%s", f->url, extra != NULL ? extra : "");
+	size_t n = provider_harness_load(&f->h, s);
+	free(s);
+	return n;
 }
 
 static const struct hearth_provider *
 prov(struct fixture *f)
 {
-	assert_non_null(f->mod);
-	return f->mod->desc->provider;
-}
-
-/* ------------------------------------------------------------ the sink -- */
-
-struct rec {
-	struct fixture *f;
-	struct hearth_provider_call *call;
-	char *log;
-	size_t len;
-	int done;
-	int after_done;         /* sink calls after done(): must stay 0 */
-	enum hearth_finish finish;
-	int has_err;
-	struct hearth_provider_error err;
-	char *message, *vendor;
-	int cancel_on_text;     /* cancel the call from inside its first text callback */
-	int cancelled;
-};
-
-static void rec_add(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-rec_add(struct rec *r, const char *fmt, ...)
-{
-	if (r->done)
-		r->after_done++;
-	va_list ap;
-	va_start(ap, fmt);
-	char *line = xvasprintf(fmt, ap);
-	va_end(ap);
-	size_t n = strlen(line);
-	r->log = xrealloc(r->log, r->len + n + 2);
-	memcpy(r->log + r->len, line, n);
-	r->len += n;
-	r->log[r->len++] = '\n';
-	r->log[r->len] = '\0';
-	free(line);
-}
-
-static char *
-dump_sorted(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	assert_non_null(s);
-	return s;
-}
-
-static void
-rec_text(void *arg, const char *text, size_t len)
-{
-	struct rec *r = arg;
-	rec_add(r, "T:%.*s", (int)len, text);
-	if (r->cancel_on_text && !r->cancelled) {
-		r->cancelled = 1;
-		prov(r->f)->cancel(r->f->mod->state, r->call);
-	}
-}
-
-static void
-rec_reasoning(void *arg, const char *text, size_t len)
-{
-	rec_add(arg, "R:%.*s", (int)len, text);
-}
-
-static void
-rec_part_end(void *arg, const json_t *meta)
-{
-	char *s = meta != NULL ? dump_sorted(meta) : xstrdup("-");
-	rec_add(arg, "E:%s", s);
-	free(s);
-}
-
-static void
-rec_tool_call(void *arg, const char *id, const char *name, const json_t *input,
-	      const json_t *meta)
-{
-	char *s = dump_sorted(input);
-	rec_add(arg, "C:%s %s %s%s", id, name, s, meta != NULL ? " +meta" : "");
-	free(s);
-}
-
-static void
-rec_usage(void *arg, const struct hearth_usage *u)
-{
-	rec_add(arg, "U:%llu,%llu,%llu,%llu,%llu", (unsigned long long)u->input_tokens,
-		(unsigned long long)u->output_tokens, (unsigned long long)u->reasoning_tokens,
-		(unsigned long long)u->cache_read_tokens, (unsigned long long)u->cache_write_tokens);
-}
-
-static void
-rec_done(void *arg, enum hearth_finish finish, const struct hearth_provider_error *err)
-{
-	struct rec *r = arg;
-	rec_add(r, "D:%d", (int)finish);
-	r->done++;
-	r->finish = finish;
-	if (err != NULL) {
-		assert_int_equal(finish, HEARTH_FINISH_ERROR);
-		assert_int_equal(err->struct_size, sizeof(struct hearth_provider_error));
-		r->has_err = 1;
-		r->err = *err;
-		r->message = err->message != NULL ? xstrdup(err->message) : NULL;
-		r->vendor = err->vendor_code != NULL ? xstrdup(err->vendor_code) : NULL;
-		r->err.message = r->message;
-		r->err.vendor_code = r->vendor;
-	} else {
-		assert_int_not_equal(finish, HEARTH_FINISH_ERROR);
-	}
-}
-
-static const struct hearth_stream_sink rec_sink = {
-	.struct_size = sizeof(struct hearth_stream_sink),
-	.text = rec_text,
-	.reasoning = rec_reasoning,
-	.part_end = rec_part_end,
-	.tool_call = rec_tool_call,
-	.usage = rec_usage,
-	.done = rec_done,
-};
-
-static void
-rec_free(struct rec *r)
-{
-	free(r->log);
-	free(r->message);
-	free(r->vendor);
-	free(r);
+	return provider_harness_prov(&f->h);
 }
 
 static json_t *
@@ -296,17 +100,12 @@ simple_request(void)
 #define J(...) #__VA_ARGS__
 
 /* Start a stream of `request` (NULL: a one-line question) against the queued reply. */
-static struct rec *
+static struct provider_rec *
 start(struct fixture *f, const json_t *request)
 {
-	struct rec *r = xcalloc(1, sizeof *r);
-	r->f = f;
 	json_t *own = request == NULL ? simple_request() : NULL;
-	int error = 0;
-	r->call = prov(f)->stream(f->mod->state, own != NULL ? own : request, &rec_sink, r, &error);
+	struct provider_rec *r = provider_rec_start(&f->h, own != NULL ? own : request, 0, 0);
 	json_decref(own);
-	assert_non_null(r->call);
-	assert_int_equal(error, 0);
 	return r;
 }
 
@@ -319,14 +118,12 @@ push(struct fixture *f, enum fake_openai_api api, const char *steps)
 }
 
 /* Queue `steps`, stream, and run until done. */
-static struct rec *
+static struct provider_rec *
 run(struct fixture *f, enum fake_openai_api api, const char *steps)
 {
 	push(f, api, steps);
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
-	assert_int_equal(r->done, 1);
-	assert_int_equal(r->after_done, 0);
+	struct provider_rec *r = start(f, NULL);
+	provider_rec_wait(r);
 	return r;
 }
 
@@ -334,7 +131,7 @@ run(struct fixture *f, enum fake_openai_api api, const char *steps)
 #define RESP FAKE_OPENAI_RESPONSES
 
 static void
-assert_error(const struct rec *r, uint32_t type, long status, int retryable,
+assert_error(const struct provider_rec *r, uint32_t type, long status, int retryable,
 	     uint64_t retry_after_ms, const char *message, const char *vendor)
 {
 	assert_true(r->has_err);
@@ -366,7 +163,7 @@ assert_json(json_t *got /* stolen */, const char *want_text)
 	if (want == NULL)
 		fail_msg("bad expected JSON: %s", je.text);
 	if (!json_equal(got, want)) {
-		char *g = dump_sorted(got), *w = dump_sorted(want);
+		char *g = provider_harness_dump_sorted(got), *w = provider_harness_dump_sorted(want);
 		fprintf(stderr, "got:  %s\nwant: %s\n", g, w);
 		free(g);
 		free(w);
@@ -387,12 +184,12 @@ test_chat_text(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
 		fake_openai_set_chunking(f->fo, writes[i], (unsigned)i + 1);
-		struct rec *r = run(f, CHAT, J([{"type":"role"},
+		struct provider_rec *r = run(f, CHAT, J([{"type":"role"},
 			{"type":"text","text":["Hel","lo, w\u00f6rld","!\n"]},
 			{"type":"finish","finish_reason":"stop"},{"type":"usage"},{"type":"done"}]));
 		assert_string_equal(r->log, "T:Hel\nT:lo, w\xc3\xb6rld\nT:!\n\nE:-\n"
 				    "U:10,5,0,0,0\nD:1\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	assert_int_equal(fake_openai_count(f->fo), 10);
 	const struct fakehttp_request *rq = fake_openai_request(f->fo, 0);
@@ -411,14 +208,14 @@ test_chat_reasoning(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	fake_openai_set_chunking(f->fo, 1, 9);
-	struct rec *r = run(f, CHAT, J([{"type":"role"},{"type":"reasoning","text":["Hm","m."]},
+	struct provider_rec *r = run(f, CHAT, J([{"type":"role"},{"type":"reasoning","text":["Hm","m."]},
 		{"type":"text","text":"Yes."},{"type":"finish"},
 		{"type":"usage","usage":{"prompt_tokens":100,"completion_tokens":40,
 		 "prompt_tokens_details":{"cached_tokens":64},
 		 "completion_tokens_details":{"reasoning_tokens":30}}},{"type":"done"}]));
 	assert_string_equal(r->log, "R:Hm\nR:m.\nE:{\"provider\":\"openai\"}\nT:Yes.\nE:-\n"
 			    "U:36,40,30,64,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -428,7 +225,7 @@ test_chat_tool_call(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	for (unsigned seed = 1; seed <= 6; seed++) {
 		fake_openai_set_chunking(f->fo, seed % 3 + 1, seed);
-		struct rec *r = run(f, CHAT, J([{"type":"role"},{"type":"text","text":"Let me look."},
+		struct provider_rec *r = run(f, CHAT, J([{"type":"role"},{"type":"text","text":"Let me look."},
 			{"type":"tool_call","index":0,"id":"call_abc","name":"read",
 			 "arguments":{"path":"src/a.c","lines":[1,20],"q":"a \"b\""}},
 			{"type":"finish","finish_reason":"tool_calls"},{"type":"usage"},
@@ -436,18 +233,18 @@ test_chat_tool_call(void **state)
 		assert_string_equal(r->log, "T:Let me look.\nE:-\n"
 			"C:call_abc read {\"lines\":[1,20],\"path\":\"src/a.c\",\"q\":\"a \\\"b\\\"\"}\n"
 			"U:10,5,0,0,0\nD:2\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	/* No arguments at all is an empty object. */
-	struct rec *r = run(f, CHAT, J([{"type":"tool_start","index":0,"id":"call_1","name":"ls"},
+	struct provider_rec *r = run(f, CHAT, J([{"type":"tool_start","index":0,"id":"call_1","name":"ls"},
 		{"type":"finish","finish_reason":"tool_calls"},{"type":"done"}]));
 	assert_string_equal(r->log, "C:call_1 ls {}\nD:2\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* Servers that end tool calls with "stop", or with no finish_reason at all. */
 	r = run(f, CHAT, J([{"type":"tool_start","index":0,"id":"call_1","name":"ls"},
 		{"type":"finish","finish_reason":"stop"},{"type":"done"}]));
 	assert_string_equal(r->log, "C:call_1 ls {}\nD:2\n");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, CHAT, J([{"type":"event","data":{"choices":[{"delta":{"tool_calls":[
 		{"id":"call_x","function":{"name":"ls","arguments":"{\"a\":"}}]}}]}},
 		{"type":"event","data":{"choices":[{"delta":{"tool_calls":[
@@ -455,7 +252,7 @@ test_chat_tool_call(void **state)
 		{"type":"event","data":{"choices":[{"delta":{"tool_calls":[
 		{"id":"call_y","function":{"name":"pwd","arguments":""}}]}}]}},{"type":"done"}]));
 	assert_string_equal(r->log, "C:call_x ls {\"a\":1}\nC:call_y pwd {}\nD:2\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -465,7 +262,7 @@ test_chat_parallel_tool_calls(void **state)
 	assert_int_equal(load(f, NULL), 0);
 	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
 		fake_openai_set_chunking(f->fo, writes[i], (unsigned)i + 3);
-		struct rec *r = run(f, CHAT, J([{"type":"role"},
+		struct provider_rec *r = run(f, CHAT, J([{"type":"role"},
 			{"type":"tool_start","index":0,"id":"call_a","name":"read"},
 			{"type":"tool_start","index":1,"id":"call_b","name":"grep"},
 			{"type":"tool_delta","index":1,"arguments":"{\"pat"},
@@ -478,7 +275,7 @@ test_chat_parallel_tool_calls(void **state)
 		assert_string_equal(r->log, "C:call_a read {\"path\":\"x\"}\n"
 				    "C:call_b grep {\"pattern\":\"y\"}\nC:call_c ls {}\n"
 				    "U:10,5,0,0,0\nD:2\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 }
 
@@ -499,17 +296,17 @@ test_chat_finish_reasons(void **state)
 		char *steps = xasprintf("[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"finish\","
 					"\"finish_reason\":\"%s\"},{\"type\":\"done\"}]",
 					cases[i].reason);
-		struct rec *r = run(f, CHAT, steps);
+		struct provider_rec *r = run(f, CHAT, steps);
 		char *want = xasprintf("T:a\nE:-\nD:%d\n", (int)cases[i].want);
 		assert_string_equal(r->log, want);
 		free(want);
 		free(steps);
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	/* No finish_reason at all (some servers): the end of the stream decides. */
-	struct rec *r = run(f, CHAT, J([{"type":"text","text":"a"},{"type":"done"}]));
+	struct provider_rec *r = run(f, CHAT, J([{"type":"text","text":"a"},{"type":"done"}]));
 	assert_string_equal(r->log, "T:a\nE:-\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* Keep-alive comments, unknown fields and other choices are ignored. */
 	r = run(f, CHAT, J([{"type":"raw","data":": keep-alive\n\n"},
 		{"type":"event","data":{"choices":[{"index":1,"delta":{"content":"other"}}]}},
@@ -517,7 +314,7 @@ test_chat_finish_reasons(void **state)
 		 "refusal":null,"x":1},"finish_reason":null}],"usage":null,"novel":[]}},
 		{"type":"finish"},{"type":"done"}]));
 	assert_string_equal(r->log, "T:mine\nE:-\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -526,30 +323,30 @@ test_chat_stream_errors(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	/* An error chunk after text (sometimes followed by [DONE]). */
-	struct rec *r = run(f, CHAT, J([{"type":"role"},{"type":"text","text":"Hel"},
+	struct provider_rec *r = run(f, CHAT, J([{"type":"role"},{"type":"text","text":"Hel"},
 		{"type":"error"},{"type":"done"}]));
 	assert_string_equal(r->log, "T:Hel\nD:7\n");
 	assert_error(r, HEARTH_PERR_SERVER, 0, 1, 0, "The server had an error while processing "
 		     "your request. Sorry about that!", "server_error");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, CHAT, J([{"type":"error","error_type":"invalid_request_error",
 		"code":"context_length_exceeded","message":"This model's maximum context length is 128000 tokens."}]));
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_CONTEXT, 0, 0, 0, "This model's maximum context length is "
 		     "128000 tokens.", "context_length_exceeded");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, CHAT, J([{"type":"error","error_type":"tokens","code":"rate_limit_exceeded",
 		"message":"Rate limit reached"}]));
 	assert_error(r, HEARTH_PERR_RATE_LIMITED, 0, 1, 0, "Rate limit reached",
 		     "rate_limit_exceeded");
-	rec_free(r);
+	provider_rec_free(r);
 	/* An error whose kind we do not know: a server error, not retried. */
 	r = run(f, CHAT, J([{"type":"event","data":{"error":{"message":"odd"}}}]));
 	assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "odd", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, CHAT, J([{"type":"event","data":{"error":"plain text error"}}]));
 	assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "plain text error", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -558,40 +355,40 @@ test_chat_truncated(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	/* The body ends cleanly, but [DONE] never came: not a success. */
-	struct rec *r = run(f, CHAT, J([{"type":"role"},{"type":"text","text":"Hel"},
+	struct provider_rec *r = run(f, CHAT, J([{"type":"role"},{"type":"text","text":"Hel"},
 		{"type":"finish"},{"type":"usage"}]));
 	assert_string_equal(r->log, "T:Hel\nE:-\nU:10,5,0,0,0\nD:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* A tool call cut short by the end of the stream is not sent. */
 	r = run(f, CHAT, J([{"type":"tool_call","index":0,"id":"c","name":"read",
 		"arguments":["{\"pa","th\":\"x\"}"]}]));
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* The body ends inside an event. */
 	r = run(f, CHAT, J([{"type":"raw","data":"data: [DONE]\n"}]));
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* An empty 200 body. */
 	r = run(f, CHAT, J([{"type":"raw","data":""}]));
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* The connection drops in the middle of the chunked body: a network error. */
 	r = run(f, CHAT, J([{"type":"text","text":"Hel"},{"type":"cut"}]));
 	assert_string_equal(r->log, "T:Hel\nD:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_NETWORK);
 	assert_int_equal(r->err.retryable, 1);
 	assert_int_equal(r->err.http_status, 0);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* The message of a protocol error; the rest of the error checked. */
-static struct rec *
+static struct provider_rec *
 run_protocol(struct fixture *f, enum fake_openai_api api, const char *steps)
 {
-	struct rec *r = run(f, api, steps);
+	struct provider_rec *r = run(f, api, steps);
 	assert_true(r->has_err);
 	assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 	assert_int_equal(r->err.retryable, 0);
@@ -605,46 +402,46 @@ test_chat_malformed(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
-	struct rec *r = run_protocol(f, CHAT, J([{"type":"text","text":"a"},
+	struct provider_rec *r = run_protocol(f, CHAT, J([{"type":"text","text":"a"},
 		{"type":"event","data":"{\"choices\":[{\"delta\":"},{"type":"done"}]));
 	assert_prefix(r->message, "event 2: its data is not JSON: ");
 	assert_string_equal(r->log, "T:a\nD:7\n");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, CHAT, J([{"type":"event","data":[1,2]}]));
 	assert_string_equal(r->message, "event 1: its data is not a JSON object");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, CHAT, J([{"type":"event","data":{"choices":{"index":0}}}]));
 	assert_string_equal(r->message, "event 1: \"choices\" is not an array");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, CHAT, J([{"type":"event","data":{"choices":[{"index":0,
 		"delta":{"tool_calls":{"index":0}}}]}}]));
 	assert_string_equal(r->message, "event 1: \"tool_calls\" is not an array");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, CHAT, J([{"type":"event","data":{"choices":[{"index":0,
 		"delta":{"tool_calls":[7]}}]}}]));
 	assert_string_equal(r->message, "event 1: a tool_calls entry is not an object");
-	rec_free(r);
+	provider_rec_free(r);
 	/* Arguments that never close (cut by the output limit), or are no object. */
 	r = run_protocol(f, CHAT, J([{"type":"tool_call","index":0,"id":"c1","name":"read",
 		"arguments":["{\"path\": ","\"a.t"]},{"type":"finish","finish_reason":"length"},
 		{"type":"done"}]));
 	assert_prefix(r->message, "tool call 0 (read): its arguments are not valid JSON: ");
 	assert_string_equal(r->log, "D:7\n");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, CHAT, J([{"type":"tool_call","index":3,"id":"c1","name":"read",
 		"arguments":["[1,","2]"]},{"type":"finish"},{"type":"done"}]));
 	assert_string_equal(r->message, "tool call 3 (read): its arguments are not a JSON object");
-	rec_free(r);
+	provider_rec_free(r);
 	/* A call with no name; fragments for a call already sent. */
 	r = run_protocol(f, CHAT, J([{"type":"tool_delta","index":0,"arguments":"{}"},
 		{"type":"finish"},{"type":"done"}]));
 	assert_string_equal(r->message, "tool call 0 has no name");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, CHAT, J([{"type":"tool_start","index":0,"id":"c","name":"ls"},
 		{"type":"finish"},{"type":"tool_delta","index":0,"arguments":"{}"},{"type":"done"}]));
 	assert_string_equal(r->message, "event 3: tool call 0 goes on after it finished");
 	assert_string_equal(r->log, "C:c ls {}\nD:7\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* An oversized event. */
 	size_t n = 9u * 1024 * 1024;
 	char *big = xmalloc(n + 64);
@@ -657,10 +454,10 @@ test_chat_malformed(void **state)
 	assert_int_equal(fake_openai_push(f->fo, CHAT, steps, NULL), 0);
 	json_decref(steps);
 	r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	assert_int_equal(r->err.type, HEARTH_PERR_PROTOCOL);
 	assert_prefix(r->message, "an event is longer than 8388608 bytes (");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* --------------------------------------------------- responses streams -- */
@@ -672,10 +469,10 @@ test_resp_text(void **state)
 	assert_int_equal(load(f, "api = responses\n"), 0);
 	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
 		fake_openai_set_chunking(f->fo, writes[i], (unsigned)i + 1);
-		struct rec *r = run(f, RESP, J([{"type":"created"},
+		struct provider_rec *r = run(f, RESP, J([{"type":"created"},
 			{"type":"text","text":["Hel","lo, w\u00f6rld"]},{"type":"completed"}]));
 		assert_string_equal(r->log, "T:Hel\nT:lo, w\xc3\xb6rld\nE:-\nU:10,5,0,0,0\nD:1\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 	const struct fakehttp_request *rq = fake_openai_request(f->fo, 0);
 	assert_string_equal(rq->target, "/v1/responses");
@@ -690,7 +487,7 @@ test_resp_reasoning(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "api = responses\n"), 0);
 	fake_openai_set_chunking(f->fo, 2, 5);
-	struct rec *r = run(f, RESP, J([{"type":"created"},
+	struct provider_rec *r = run(f, RESP, J([{"type":"created"},
 		{"type":"reasoning","id":"rs_1","summary":["Think","ing."],
 		 "encrypted_content":"gAAAA"},
 		{"type":"reasoning","id":"rs_2","encrypted_content":"gBBBB"},
@@ -702,7 +499,7 @@ test_resp_reasoning(void **state)
 		"E:{\"encrypted_content\":\"gAAAA\",\"id\":\"rs_1\",\"provider\":\"openai\"}\n"
 		"R:\nE:{\"encrypted_content\":\"gBBBB\",\"id\":\"rs_2\",\"provider\":\"openai\"}\n"
 		"T:Ok\nE:-\nU:60,50,30,40,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -712,14 +509,14 @@ test_resp_tool_calls(void **state)
 	assert_int_equal(load(f, "api = responses\n"), 0);
 	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
 		fake_openai_set_chunking(f->fo, writes[i], (unsigned)i + 11);
-		struct rec *r = run(f, RESP, J([{"type":"created"},{"type":"text","text":"Two."},
+		struct provider_rec *r = run(f, RESP, J([{"type":"created"},{"type":"text","text":"Two."},
 			{"type":"function_call","id":"fc_1","call_id":"call_1","name":"read",
 			 "arguments":{"path":"a.c","n":[1,2]}},
 			{"type":"function_call","id":"fc_2","call_id":"call_2","name":"grep",
 			 "arguments":["","{\"pat","tern\":\"y\"}"]},{"type":"completed"}]));
 		assert_string_equal(r->log, "T:Two.\nE:-\nC:call_1 read {\"n\":[1,2],\"path\":\"a.c\"}\n"
 				    "C:call_2 grep {\"pattern\":\"y\"}\nU:10,5,0,0,0\nD:2\n");
-		rec_free(r);
+		provider_rec_free(r);
 	}
 }
 
@@ -728,42 +525,42 @@ test_resp_endings(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "api = responses\n"), 0);
-	struct rec *r = run(f, RESP, J([{"type":"text","text":"abc"},{"type":"incomplete"}]));
+	struct provider_rec *r = run(f, RESP, J([{"type":"text","text":"abc"},{"type":"incomplete"}]));
 	assert_string_equal(r->log, "T:abc\nE:-\nU:10,5,0,0,0\nD:3\n");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"incomplete","reason":"content_filter"}]));
 	assert_string_equal(r->log, "U:10,5,0,0,0\nD:5\n");
-	rec_free(r);
+	provider_rec_free(r);
 	/* response.failed and the error event. */
 	r = run(f, RESP, J([{"type":"created"},{"type":"text","text":"partial"},
 		{"type":"failed"}]));
 	assert_string_equal(r->log, "T:partial\nE:-\nD:7\n");
 	assert_error(r, HEARTH_PERR_SERVER, 0, 1, 0,
 		     "The server had an error while processing your request.", "server_error");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"failed","code":"invalid_prompt","message":"flagged"}]));
 	assert_error(r, HEARTH_PERR_BAD_REQUEST, 0, 0, 0, "flagged", "invalid_prompt");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"created"},{"type":"error","code":"rate_limit_exceeded",
 		"message":"slow down"}]));
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_RATE_LIMITED, 0, 1, 0, "slow down", "rate_limit_exceeded");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"error","code":"context_length_exceeded",
 		"message":"Your input exceeds the context window of this model."}]));
 	assert_error(r, HEARTH_PERR_CONTEXT, 0, 0, 0,
 		     "Your input exceeds the context window of this model.",
 		     "context_length_exceeded");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"error"}]));
 	assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "An error occurred", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* Truncated: no terminal event, or cut inside a tool call. */
 	r = run(f, RESP, J([{"type":"created"},{"type":"text","text":"x"}]));
 	assert_string_equal(r->log, "T:x\nE:-\nD:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before response.completed",
 		     NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"event","event":"response.output_item.added","data":
 		{"type":"response.output_item.added","output_index":0,"item":{"id":"fc_1",
 		 "type":"function_call","call_id":"call_1","name":"read","arguments":""}}},
@@ -773,13 +570,13 @@ test_resp_endings(void **state)
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before response.completed",
 		     NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* Events after the end, and unknown events, are ignored. */
 	r = run(f, RESP, J([{"type":"event","event":"response.web_search_call.searching",
 		"data":{"type":"response.web_search_call.searching"}},{"type":"text","text":"a"},
 		{"type":"completed"},{"type":"text","text":"late"}]));
 	assert_string_equal(r->log, "T:a\nE:-\nU:10,5,0,0,0\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -787,31 +584,31 @@ test_resp_malformed(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "api = responses\n"), 0);
-	struct rec *r = run_protocol(f, RESP, J([{"type":"event","event":"response.created",
+	struct provider_rec *r = run_protocol(f, RESP, J([{"type":"event","event":"response.created",
 		"data":"{\"type\":"}]));
 	assert_prefix(r->message, "event 1: its data is not JSON: ");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, RESP, J([{"type":"event","event":"response.output_text.delta",
 		"data":{"type":"response.output_text.delta","delta":5}}]));
 	assert_string_equal(r->message, "event 1 (response.output_text.delta): no string \"delta\"");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, RESP, J([{"type":"event","event":"x","data":{"type":
 		"response.function_call_arguments.delta","item_id":"fc_9","delta":"{"}}]));
 	assert_string_equal(r->message, "event 1 (response.function_call_arguments.delta): no "
 			    "function_call item fc_9");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, RESP, J([{"type":"event","data":{"type":"response.output_item.added",
 		"output_index":0,"item":{"type":"function_call","id":"fc_1","name":"x"}}}]));
 	assert_string_equal(r->message, "event 1: a function_call item without call_id or name");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, RESP, J([{"type":"function_call","call_id":"c","name":"read",
 		"arguments":["{\"a\":"]},{"type":"completed"}]));
 	assert_prefix(r->message, "tool call 0 (read): its arguments are not valid JSON: ");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run_protocol(f, RESP, J([{"type":"event","data":{"type":"response.output_item.done",
 		"output_index":0,"item":{"type":"function_call","id":"fc_1"}}}]));
 	assert_string_equal(r->message, "event 1: a function_call item ends that never began");
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* ---------------------------------------------------------- HTTP errors -- */
@@ -864,48 +661,48 @@ test_http_errors(void **state)
 						"\"message\":\"%s\"%s%s}]", cases[i].status, msg,
 						cases[i].extra ? "," : "",
 						cases[i].extra ? cases[i].extra : "");
-			struct rec *r = run(f, api == 0 ? CHAT : RESP, steps);
+			struct provider_rec *r = run(f, api == 0 ? CHAT : RESP, steps);
 			assert_string_equal(r->log, "D:7\n");
 			assert_error(r, cases[i].want, cases[i].status, cases[i].retryable,
 				     cases[i].retry_after_ms, msg, cases[i].vendor);
-			rec_free(r);
+			provider_rec_free(r);
 			free(steps);
 			free(msg);
 		}
 		if (api == 0) {
-			registry_fini_all(f->reg);
-			registry_free(f->reg);
-			conf_free(f->conf);
-			f->reg = NULL;
-			f->conf = NULL;
+			registry_fini_all(f->h.reg);
+			registry_free(f->h.reg);
+			conf_free(f->h.conf);
+			f->h.reg = NULL;
+			f->h.conf = NULL;
 			assert_int_equal(load(f, "api = responses\n"), 0);
 		}
 	}
 	/* Bodies that are not OpenAI errors. */
-	struct rec *r = run(f, RESP, J([{"type":"http_error","status":502,
+	struct provider_rec *r = run(f, RESP, J([{"type":"http_error","status":502,
 		"body":"<html>Bad Gateway</html>"}]));
 	assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0, "HTTP 502 with a body that is not an "
 		     "OpenAI error: <html>Bad Gateway</html>", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	/* A 200 that is not a stream: an error object, or a whole completion. */
 	r = run(f, RESP, J([{"type":"http_error","status":200,"body":
 		"{\"error\":{\"message\":\"no such model\",\"code\":\"model_not_found\"}}"}]));
 	assert_string_equal(r->log, "D:7\n");
 	assert_error(r, HEARTH_PERR_NOT_FOUND, 200, 0, 0, "no such model", "model_not_found");
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"http_error","status":200,"body":
 		"{\"object\":\"chat.completion\",\n\"choices\":[]}"}]));
 	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0, "HTTP 200 with Content-Type "
 		     "application/json, not an event stream: {\"object\":\"chat.completion\", "
 		     "\"choices\":[]}", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"http_error","status":404,"body":""}]));
 	assert_error(r, HEARTH_PERR_NOT_FOUND, 404, 0, 0, "HTTP 404 with an empty body", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"http_error","status":400,
 		"body":"{\"error\":\"model is required\"}"}]));
 	assert_error(r, HEARTH_PERR_BAD_REQUEST, 400, 0, 0, "model is required", NULL);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static int
@@ -928,18 +725,18 @@ test_network_error(void **state)
 	char *url = xasprintf("http://127.0.0.1:%d/v1", dead_port());
 	/* No base_url key: OPENAI_BASE_URL says where. */
 	setenv("OPENAI_BASE_URL", url, 1);
-	f->conf = conf_parse("test.conf", text, strlen(text));
-	f->reg = registry_new(f->conf);
-	assert_int_equal(registry_load_all(f->reg), 0);
-	f->mod = registry_find(f->reg, HEARTH_KIND_PROVIDER, "openai");
+	f->h.conf = conf_parse("test.conf", text, strlen(text));
+	f->h.reg = registry_new(f->h.conf);
+	assert_int_equal(registry_load_all(f->h.reg), 0);
+	f->h.mod = registry_find(f->h.reg, HEARTH_KIND_PROVIDER, "openai");
 	unsetenv("OPENAI_BASE_URL");
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "D:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_NETWORK);
 	assert_int_equal(r->err.retryable, 1);
 	assert_int_equal(fake_openai_count(f->fo), 0);
-	rec_free(r);
+	provider_rec_free(r);
 	free(url);
 	free(text);
 }
@@ -950,44 +747,43 @@ test_cancel(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, NULL), 0);
 	push(f, CHAT, J([{"type":"text","text":"Hel"},{"type":"hang"}]));
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->log != NULL && strstr(r->log, "T:Hel\n") != NULL);
-	prov(f)->cancel(f->mod->state, r->call);
-	RUN_UNTIL(f, fakehttp_open_connections(fake_openai_http(f->fo)) == 0);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->log != NULL && strstr(r->log, "T:Hel\n") != NULL);
+	prov(f)->cancel(f->h.mod->state, r->call);
+	RUN_UNTIL(&f->h, fakehttp_open_connections(fake_openai_http(f->fo)) == 0);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	assert_string_equal(r->log, "T:Hel\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* From inside a sink callback, with more of the reply already here. */
 	fake_openai_set_chunking(f->fo, 0, 0);
 	push(f, CHAT, J([{"type":"text","text":["one","two"]},{"type":"finish"},{"type":"done"}]));
-	r = xcalloc(1, sizeof *r);
-	r->f = f;
+	r = provider_rec_new(&f->h);
 	r->cancel_on_text = 1;
 	json_t *req = simple_request();
 	int error = 0;
-	r->call = prov(f)->stream(f->mod->state, req, &rec_sink, r, &error);
+	r->call = prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, r, &error);
 	json_decref(req);
-	RUN_UNTIL(f, r->cancelled);
+	RUN_UNTIL(&f->h, r->cancelled);
 	for (int i = 0; i < 50; i++) {
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 		usleep(1000);
 	}
 	assert_string_equal(r->log, "T:one\n");
 	assert_int_equal(r->done, 0);
-	rec_free(r);
+	provider_rec_free(r);
 
 	/* Still running at shutdown: dropped by fini() without a callback. */
 	push(f, CHAT, J([{"type":"text","text":"x"},{"type":"hang"}]));
 	r = start(f, NULL);
-	RUN_UNTIL(f, r->log != NULL);
-	registry_fini_all(f->reg);
+	RUN_UNTIL(&f->h, r->log != NULL);
+	registry_fini_all(f->h.reg);
 	for (int i = 0; i < 20; i++)
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->h.loop, UV_RUN_NOWAIT);
 	assert_string_equal(r->log, "T:x\n");
-	rec_free(r);
+	provider_rec_free(r);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "WARN  provider/openai: a stream was still running at "
 			       "shutdown\n"));
@@ -1002,12 +798,12 @@ test_idle_timeout(void **state)
 	assert_int_equal(load(f, "timeout_ms = 300\napi = responses\n"), 0);
 	fake_openai_set_chunking(f->fo, 0, 0);   /* in one write: only the hang is idle */
 	push(f, RESP, J([{"type":"created"},{"type":"text","text":"slow"},{"type":"hang"}]));
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_string_equal(r->log, "T:slow\nE:-\nD:7\n");
 	assert_int_equal(r->err.type, HEARTH_PERR_TIMEOUT);
 	assert_int_equal(r->err.retryable, 1);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 /* -------------------------------------------------------------- models -- */
@@ -1049,8 +845,8 @@ test_list_models(void **state)
 	fake_openai_set_key(f->fo, TEST_KEY);
 	json_decref(models);
 	struct models_rec m = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-	RUN_UNTIL(f, m.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+	RUN_UNTIL(&f->h, m.done);
 	assert_false(m.has_err);
 	assert_json(m.models, J([{"id":"gpt-4.1","name":"gpt-4.1"},{"id":"o3","name":"o3"},
 		{"id":"meta-llama/llama-3-70b","name":"Llama 3 70B"}]));
@@ -1061,8 +857,8 @@ test_list_models(void **state)
 
 	fake_openai_set_key(f->fo, "another");
 	struct models_rec e = { 0 };
-	assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &e), 0);
-	RUN_UNTIL(f, e.done);
+	assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &e), 0);
+	RUN_UNTIL(&f->h, e.done);
 	assert_true(e.has_err);
 	assert_int_equal(e.type, HEARTH_PERR_AUTH);
 	assert_int_equal(e.status, 401);
@@ -1091,8 +887,8 @@ test_list_models_malformed(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		fakehttp_push(srv, &(struct fakehttp_response){ .body = cases[i].body });
 		struct models_rec m = { 0 };
-		assert_int_equal(prov(f)->list_models(f->mod->state, models_done, &m), 0);
-		RUN_UNTIL(f, m.done);
+		assert_int_equal(prov(f)->list_models(f->h.mod->state, models_done, &m), 0);
+		RUN_UNTIL(&f->h, m.done);
 		assert_true(m.has_err);
 		assert_int_equal(m.type, HEARTH_PERR_PROTOCOL);
 		assert_prefix(m.message, cases[i].want);
@@ -1137,11 +933,11 @@ translate(struct fixture *f, enum fake_openai_api api)
 	     J([{"type":"completed"}]));
 	json_t *req = json_loads(history, 0, NULL);
 	assert_non_null(req);
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
+	RUN_UNTIL(&f->h, r->done);
 	assert_false(r->has_err);
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -1214,7 +1010,7 @@ test_bad_request_refused(void **state)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		json_t *req = json_loads(bad[i], 0, NULL);
 		int error = 0;
-		assert_null(prov(f)->stream(f->mod->state, req, &rec_sink, NULL, &error));
+		assert_null(prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, NULL, &error));
 		assert_int_equal(error, HEARTH_EINVAL);
 		json_decref(req);
 	}
@@ -1225,10 +1021,10 @@ test_bad_request_refused(void **state)
 		{"role":"user","parts":[7,{"type":7},{"type":"text","text":""},{"type":"image"}]},
 		{"role":"assistant","parts":[{"type":"tool_call"}]},
 		{"role":"tool","parts":[{"type":"tool_result"}]}],"tools":[7,{"name":7}]}), 0, NULL);
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
-	rec_free(r);
+	RUN_UNTIL(&f->h, r->done);
+	provider_rec_free(r);
 	assert_json(fake_openai_request_body(f->fo, 0), J({"model":"gpt-4.1","stream":true,
 	 "stream_options":{"include_usage":true},"messages":[
 	  {"role":"user","content":"[image (application/octet-stream) not sent: the API takes images and PDF files]"},
@@ -1245,15 +1041,15 @@ test_config(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "api = responses\nmodel = gpt-5-mini\nmax_tokens = 500\n"
 			      "reasoning_effort = high\ntimeout_ms = 60000\nflavour = mint\n"), 0);
-	assert_string_equal(prov(f)->default_model(f->mod->state), "gpt-5-mini");
-	assert_int_equal(prov(f)->has_credentials(f->mod->state), 1);
+	assert_string_equal(prov(f)->default_model(f->h.mod->state), "gpt-5-mini");
+	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
 	push(f, RESP, J([{"type":"completed"}]));
 	json_t *req = json_pack("{s:[{s:s,s:[{s:s,s:s}]}]}", "messages", "role", "user", "parts",
 				"type", "text", "text", "Hi");
-	struct rec *r = start(f, req);
+	struct provider_rec *r = start(f, req);
 	json_decref(req);
-	RUN_UNTIL(f, r->done);
-	rec_free(r);
+	RUN_UNTIL(&f->h, r->done);
+	provider_rec_free(r);
 	assert_json(fake_openai_request_body(f->fo, 0), J({"model":"gpt-5-mini","stream":true,
 		"input":[{"role":"user","content":[{"type":"input_text","text":"Hi"}]}],
 		"max_output_tokens":500,"reasoning":{"effort":"high","summary":"auto"},
@@ -1274,10 +1070,10 @@ test_config_key_env(void **state)
 			      "reasoning_effort = low\n"), 0);
 	unsetenv("GROQ_API_KEY");
 	fake_openai_set_key(f->fo, "gsk_test_42");
-	struct rec *r = run(f, CHAT, J([{"type":"text","text":"ok"},{"type":"finish"},
+	struct provider_rec *r = run(f, CHAT, J([{"type":"text","text":"ok"},{"type":"finish"},
 		{"type":"done"}]));
 	assert_string_equal(r->log, "T:ok\nE:-\nD:1\n");
-	rec_free(r);
+	provider_rec_free(r);
 	assert_json(fake_openai_request_body(f->fo, 0), J({"model":"gpt-4.1","stream":true,
 		"stream_options":{"include_usage":true},"reasoning_effort":"low",
 		"messages":[{"role":"user","content":"Hi"}]}));
@@ -1291,14 +1087,14 @@ test_config_no_key(void **state)
 	fake_openai_set_key(f->fo, TEST_KEY);
 	assert_int_equal(load(f, NULL), 0);
 	setenv("OPENAI_API_KEY", TEST_KEY, 1);
-	assert_string_equal(prov(f)->default_model(f->mod->state), "gpt-4.1");
-	assert_int_equal(prov(f)->has_credentials(f->mod->state), 0);
-	struct rec *r = start(f, NULL);
-	RUN_UNTIL(f, r->done);
+	assert_string_equal(prov(f)->default_model(f->h.mod->state), "gpt-4.1");
+	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 0);
+	struct provider_rec *r = start(f, NULL);
+	RUN_UNTIL(&f->h, r->done);
 	assert_error(r, HEARTH_PERR_AUTH, 401, 0, 0, "You didn't provide an API key.",
 		     "invalid_request_error");
 	assert_null(fakehttp_header(fake_openai_request(f->fo, 0), "authorization"));
-	rec_free(r);
+	provider_rec_free(r);
 }
 
 static void
@@ -1306,7 +1102,7 @@ test_config_errors(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_not_equal(load(f, "api = soap\n"), 0);
-	assert_null(f->mod);
+	assert_null(f->h.mod);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "api = soap: want chat or responses"));
 	free(log);
@@ -1320,7 +1116,7 @@ test_config_bad_url(void **state)
 	free(f->url);
 	f->url = xstrdup("ftp://user:secret@example.com");
 	assert_int_not_equal(load(f, NULL), 0);
-	assert_null(f->mod);
+	assert_null(f->h.mod);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "the base URL (base_url) is not an http:// or https:// URL"));
 	assert_null(strstr(log, "secret"));
