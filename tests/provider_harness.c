@@ -29,10 +29,11 @@ provider_harness_now_ms(void)
 }
 
 void
-provider_harness_setup(struct provider_fixture *pf, const char *name)
+provider_harness_setup(struct provider_fixture *pf, const char *name, const char *model)
 {
 	memset(pf, 0, sizeof *pf);
 	pf->name = name;
+	pf->model = model;
 	assert_int_equal(uv_loop_init(&pf->loop), 0);
 	pf->tmp = testutil_mkdtemp(name);
 	pf->http = http_client_new(&pf->loop);
@@ -94,6 +95,23 @@ provider_harness_load(struct provider_fixture *pf, const char *section)
 	size_t errors = registry_load_all(pf->reg);
 	pf->mod = registry_find(pf->reg, HEARTH_KIND_PROVIDER, pf->name);
 	return errors;
+}
+
+size_t
+provider_harness_load_kv(struct provider_fixture *pf, const char *key, const char *value,
+			 const char *extra)
+{
+	char *s = xasprintf("%s = %s\n%s", key, value, extra != NULL ? extra : "");
+	size_t n = provider_harness_load(pf, s);
+	free(s);
+	return n;
+}
+
+json_t *
+provider_harness_request(const struct provider_fixture *pf)
+{
+	return json_pack("{s:s,s:[{s:s,s:[{s:s,s:s}]}]}", "model", pf->model, "messages", "role",
+			 "user", "parts", "type", "text", "text", "Hi");
 }
 
 void
@@ -248,19 +266,20 @@ provider_rec_new(struct provider_fixture *pf)
 {
 	struct provider_rec *r = xcalloc(1, sizeof *r);
 	r->pf = pf;
+	r->meta_json = pf->rec_meta_json;
+	r->no_vendor = pf->rec_no_vendor;
 	return r;
 }
 
 struct provider_rec *
-provider_rec_start(struct provider_fixture *pf, const json_t *request, int meta_json,
-		   int no_vendor)
+provider_rec_start(struct provider_fixture *pf, const json_t *request)
 {
 	struct provider_rec *r = provider_rec_new(pf);
-	r->meta_json = meta_json;
-	r->no_vendor = no_vendor;
+	json_t *own = request == NULL ? provider_harness_request(pf) : NULL;
 	int error = 0;
-	r->call = provider_harness_prov(pf)->stream(pf->mod->state, request, &provider_rec_sink,
-						    r, &error);
+	r->call = provider_harness_prov(pf)->stream(pf->mod->state, own != NULL ? own : request,
+						    &provider_rec_sink, r, &error);
+	json_decref(own);
 	assert_non_null(r->call);
 	assert_int_equal(error, 0);
 	return r;
@@ -272,6 +291,25 @@ provider_rec_wait(struct provider_rec *r)
 	RUN_UNTIL(r->pf, r->done);
 	assert_int_equal(r->done, 1);
 	assert_int_equal(r->after_done, 0);
+}
+
+void
+provider_rec_assert_error(const struct provider_rec *r, uint32_t type, long status,
+			  int retryable, uint64_t retry_after_ms, const char *message,
+			  const char *vendor)
+{
+	assert_true(r->has_err);
+	if (r->err.type != type || strcmp(r->message, message) != 0)
+		fprintf(stderr, "got type %u message '%s'\n", r->err.type, r->message);
+	assert_int_equal(r->err.type, type);
+	assert_int_equal(r->err.http_status, status);
+	assert_int_equal(r->err.retryable, retryable);
+	assert_int_equal(r->err.retry_after_ms, retry_after_ms);
+	assert_string_equal(r->message, message);
+	if (vendor == NULL)
+		assert_null(r->vendor);
+	else
+		assert_string_equal(r->vendor, vendor);
 }
 
 void

@@ -32,6 +32,9 @@ struct provider_fixture {
 	struct registry *reg;   /* owned; NULL until loaded */
 	struct module *mod;     /* borrowed from reg */
 	const char *name;       /* the provider module's name; borrowed (static) */
+	const char *model;      /* model of provider_harness_request; borrowed (static) */
+	int rec_meta_json;      /* copied into each new recorder's meta_json */
+	int rec_no_vendor;      /* copied into each new recorder's no_vendor */
 	char *tmp;              /* owned temp dir, removed at teardown */
 	int http_closed;
 };
@@ -52,10 +55,10 @@ uint64_t provider_harness_now_ms(void);
 		} \
 	} while (0)
 
-/* Set up *pf (caller-owned memory, zeroed here) for the module `name` (borrowed,
- * must outlive pf): loop, temp dir, HTTP client, host context, loader, log
- * capture. */
-void provider_harness_setup(struct provider_fixture *pf, const char *name);
+/* Set up *pf (caller-owned memory, zeroed here) for the module `name` and its
+ * `model` (both borrowed, must outlive pf): loop, temp dir, HTTP client, host
+ * context, loader, log capture. */
+void provider_harness_setup(struct provider_fixture *pf, const char *name, const char *model);
 
 /* Undo provider_harness_setup and any load: frees everything pf owns, not pf
  * itself. If `secret` is not NULL, asserts it never reached the log. */
@@ -66,6 +69,13 @@ void provider_harness_teardown(struct provider_fixture *pf, const char *secret);
  * Asserts the conf parsed cleanly. Returns the number of registry errors;
  * pf->mod is the module or NULL. */
 size_t provider_harness_load(struct provider_fixture *pf, const char *section);
+
+/* provider_harness_load with the section `key = value` then `extra` (NULL: none). */
+size_t provider_harness_load_kv(struct provider_fixture *pf, const char *key, const char *value,
+				const char *extra);
+
+/* A one-line question ("Hi") to pf->model; a new reference. */
+json_t *provider_harness_request(const struct provider_fixture *pf);
 
 /* Unload the module and free conf and registry, so another can be loaded. */
 void provider_harness_unload(struct provider_fixture *pf);
@@ -101,16 +111,22 @@ struct provider_rec {
 /* The sink; its arg is a struct provider_rec. */
 extern const struct hearth_stream_sink provider_rec_sink;
 
-/* A new, empty recorder on pf (borrowed). Free with provider_rec_free. */
+/* A new, empty recorder on pf (borrowed), with pf's rec_* options. Free with
+ * provider_rec_free. */
 struct provider_rec *provider_rec_new(struct provider_fixture *pf);
 
-/* Start a stream of `request` (borrowed) on the loaded module with a new
- * recorder, asserting the call started. The recorder is the caller's. */
-struct provider_rec *provider_rec_start(struct provider_fixture *pf, const json_t *request,
-					int meta_json, int no_vendor);
+/* Start a stream of `request` (borrowed; NULL: provider_harness_request) on the
+ * loaded module with a new recorder, asserting the call started. The recorder
+ * is the caller's. */
+struct provider_rec *provider_rec_start(struct provider_fixture *pf, const json_t *request);
 
 /* Run until r is done, asserting it finished exactly once. */
 void provider_rec_wait(struct provider_rec *r);
+
+/* Assert r finished with exactly this error (vendor NULL: none). */
+void provider_rec_assert_error(const struct provider_rec *r, uint32_t type, long status,
+			       int retryable, uint64_t retry_after_ms, const char *message,
+			       const char *vendor);
 
 void provider_rec_free(struct provider_rec *r);
 

@@ -51,7 +51,7 @@ static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	provider_harness_setup(&f->h, "anthropic");
+	provider_harness_setup(&f->h, "anthropic", "claude-sonnet-4-5");
 	f->fa = fake_anthropic_start();
 	assert_non_null(f->fa);
 	f->url = fake_anthropic_url(f->fa);
@@ -77,10 +77,7 @@ teardown(void **state)
 static size_t
 load(struct fixture *f, const char *extra)
 {
-	char *s = xasprintf("base_url = %s\n%s", f->url, extra != NULL ? extra : "");
-	size_t n = provider_harness_load(&f->h, s);
-	free(s);
-	return n;
+	return provider_harness_load_kv(&f->h, "base_url", f->url, extra);
 }
 
 static const struct hearth_provider *
@@ -89,21 +86,11 @@ prov(struct fixture *f)
 	return provider_harness_prov(&f->h);
 }
 
-static json_t *
-simple_request(void)
-{
-	return json_pack("{s:s,s:[{s:s,s:[{s:s,s:s}]}]}", "model", "claude-sonnet-4-5",
-			 "messages", "role", "user", "parts", "type", "text", "text", "Hi");
-}
-
 /* Start a stream of `request` (NULL: a one-line question) against the queued reply. */
 static struct provider_rec *
 start(struct fixture *f, const json_t *request)
 {
-	json_t *own = request == NULL ? simple_request() : NULL;
-	struct provider_rec *r = provider_rec_start(&f->h, own != NULL ? own : request, 0, 0);
-	json_decref(own);
-	return r;
+	return provider_rec_start(&f->h, request);
 }
 
 static void
@@ -122,24 +109,6 @@ run(struct fixture *f, const char *steps)
 	struct provider_rec *r = start(f, NULL);
 	provider_rec_wait(r);
 	return r;
-}
-
-static void
-assert_error(const struct provider_rec *r, uint32_t type, long status, int retryable,
-	     uint64_t retry_after_ms, const char *message, const char *vendor)
-{
-	assert_true(r->has_err);
-	if (r->err.type != type || strcmp(r->message, message) != 0)
-		fprintf(stderr, "got type %u message '%s'\n", r->err.type, r->message);
-	assert_int_equal(r->err.type, type);
-	assert_int_equal(r->err.http_status, status);
-	assert_int_equal(r->err.retryable, retryable);
-	assert_int_equal(r->err.retry_after_ms, retry_after_ms);
-	assert_string_equal(r->message, message);
-	if (vendor == NULL)
-		assert_null(r->vendor);
-	else
-		assert_string_equal(r->vendor, vendor);
 }
 
 /* ------------------------------------------------------------- streams -- */
@@ -362,7 +331,7 @@ test_stream_error_event(void **state)
 					"\"message\":\"%s\"}]", cases[i].type, cases[i].message);
 		struct provider_rec *r = run(f, steps);
 		assert_string_equal(r->log, "U:10,1,0,0,0\nT:partial\nE:-\nD:7\n");
-		assert_error(r, cases[i].want, 0, cases[i].retryable, 0, cases[i].message,
+		provider_rec_assert_error(r, cases[i].want, 0, cases[i].retryable, 0, cases[i].message,
 			     cases[i].type);
 		provider_rec_free(r);
 		free(steps);
@@ -370,7 +339,7 @@ test_stream_error_event(void **state)
 	/* An error event with no message still says what it was. */
 	struct provider_rec *r = run(f, "[{\"type\":\"event\",\"event\":\"error\",\"data\":{\"type\":"
 			    "\"error\",\"error\":{\"type\":\"overloaded_error\"}}}]");
-	assert_error(r, HEARTH_PERR_OVERLOADED, 0, 1, 0,
+	provider_rec_assert_error(r, HEARTH_PERR_OVERLOADED, 0, 1, 0,
 		     "an error event of type overloaded_error", "overloaded_error");
 	provider_rec_free(r);
 }
@@ -384,17 +353,17 @@ test_truncated_stream(void **state)
 	struct provider_rec *r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"Hel\"},"
 			    "{\"type\":\"message_delta\",\"stop_reason\":\"end_turn\"}]");
 	assert_string_equal(r->log, "U:10,1,0,0,0\nT:Hel\nE:-\nU:10,2,0,0,0\nD:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
 	provider_rec_free(r);
 	/* The body ends inside an event (no blank line after its data). */
 	r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"raw\",\"data\":"
 		"\"event: message_stop\\ndata: {\\\"type\\\":\\\"message_stop\\\"}\\n\"}]");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
 	provider_rec_free(r);
 	/* An empty 200 body. */
 	r = run(f, "[{\"type\":\"raw\",\"data\":\"\"}]");
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before message_stop", NULL);
 	provider_rec_free(r);
 	/* The connection drops in the middle of the chunked body: a network error. */
 	r = run(f, "[{\"type\":\"message_start\"},{\"type\":\"text\",\"text\":\"Hel\"},"
@@ -593,7 +562,7 @@ test_http_errors(void **state)
 					cases[i].extra ? cases[i].extra : "");
 		struct provider_rec *r = run(f, steps);
 		assert_string_equal(r->log, "D:7\n");
-		assert_error(r, cases[i].want, cases[i].status, cases[i].retryable,
+		provider_rec_assert_error(r, cases[i].want, cases[i].status, cases[i].retryable,
 			     cases[i].retry_after_ms, cases[i].message, cases[i].type);
 		provider_rec_free(r);
 		free(steps);
@@ -608,12 +577,12 @@ test_http_error_bodies(void **state)
 	/* Not Anthropic's JSON (a proxy's HTML page): the start of it, on one line. */
 	struct provider_rec *r = run(f, "[{\"type\":\"http_error\",\"status\":413,\"body\":"
 			    "\"<html>\\r\\n<head><title>413 Request Entity Too Large</title></head>\"}]");
-	assert_error(r, HEARTH_PERR_TOO_LARGE, 413, 0, 0, "HTTP 413 with a body that is not an "
+	provider_rec_assert_error(r, HEARTH_PERR_TOO_LARGE, 413, 0, 0, "HTTP 413 with a body that is not an "
 		     "Anthropic error: <html>  <head><title>413 Request Entity Too Large</title>"
 		     "</head>", NULL);
 	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"http_error\",\"status\":502,\"body\":\"\"}]");
-	assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0, "HTTP 502 with an empty body", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0, "HTTP 502 with an empty body", NULL);
 	provider_rec_free(r);
 	/* A 2 MiB body is read up to its 1 MiB bound: the JSON is then incomplete. */
 	size_t n = 2u * 1024 * 1024;
@@ -630,7 +599,7 @@ test_http_error_bodies(void **state)
 	r = start(f, NULL);
 	RUN_UNTIL(&f->h, r->done);
 	char *want = xasprintf("HTTP 500 with a body that is not an Anthropic error: %.200s", big);
-	assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, want, NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, want, NULL);
 	free(want);
 	free(big);
 	provider_rec_free(r);
@@ -733,7 +702,7 @@ test_cancel_mid_stream(void **state)
 	     "{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"x\",\"input\":{}},{\"type\":\"stop\"}]");
 	r = provider_rec_new(&f->h);
 	r->cancel_on_text = 1;
-	json_t *req = simple_request();
+	json_t *req = provider_harness_request(&f->h);
 	int error = 0;
 	r->call = prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, r, &error);
 	json_decref(req);
@@ -1088,7 +1057,7 @@ test_config_defaults(void **state)
 	/* Without a key no x-api-key goes out, and the server's 401 says why. */
 	struct provider_rec *r = start(f, NULL);
 	RUN_UNTIL(&f->h, r->done);
-	assert_error(r, HEARTH_PERR_AUTH, 401, 0, 0, "x-api-key header is required",
+	provider_rec_assert_error(r, HEARTH_PERR_AUTH, 401, 0, 0, "x-api-key header is required",
 		     "authentication_error");
 	assert_null(fakehttp_header(fake_anthropic_request(f->fa, 0), "x-api-key"));
 	provider_rec_free(r);

@@ -51,7 +51,8 @@ static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	provider_harness_setup(&f->h, "gemini");
+	provider_harness_setup(&f->h, "gemini", "gemini-2.5-flash");
+	f->h.rec_meta_json = 1;
 	f->fg = fake_gemini_start();
 	assert_non_null(f->fg);
 	f->url = fake_gemini_url(f->fg);
@@ -78,10 +79,7 @@ teardown(void **state)
 static size_t
 load(struct fixture *f, const char *extra)
 {
-	char *s = xasprintf("base_url = %s\n%s", f->url, extra != NULL ? extra : "");
-	size_t n = provider_harness_load(&f->h, s);
-	free(s);
-	return n;
+	return provider_harness_load_kv(&f->h, "base_url", f->url, extra);
 }
 
 static const struct hearth_provider *
@@ -90,21 +88,11 @@ prov(struct fixture *f)
 	return provider_harness_prov(&f->h);
 }
 
-static json_t *
-simple_request(void)
-{
-	return json_pack("{s:s,s:[{s:s,s:[{s:s,s:s}]}]}", "model", "gemini-2.5-flash",
-			 "messages", "role", "user", "parts", "type", "text", "text", "Hi");
-}
-
 /* Start a stream of `request` (NULL: a one-line question) against the queued reply. */
 static struct provider_rec *
 start(struct fixture *f, const json_t *request)
 {
-	json_t *own = request == NULL ? simple_request() : NULL;
-	struct provider_rec *r = provider_rec_start(&f->h, own != NULL ? own : request, 1, 0);
-	json_decref(own);
-	return r;
+	return provider_rec_start(&f->h, request);
 }
 
 static void
@@ -123,24 +111,6 @@ run(struct fixture *f, const char *steps)
 	struct provider_rec *r = start(f, NULL);
 	provider_rec_wait(r);
 	return r;
-}
-
-static void
-assert_error(const struct provider_rec *r, uint32_t type, long status, int retryable,
-	     uint64_t retry_after_ms, const char *message, const char *vendor)
-{
-	assert_true(r->has_err);
-	if (r->err.type != type || strcmp(r->message, message) != 0)
-		fprintf(stderr, "got type %u message '%s'\n", r->err.type, r->message);
-	assert_int_equal(r->err.type, type);
-	assert_int_equal(r->err.http_status, status);
-	assert_int_equal(r->err.retryable, retryable);
-	assert_int_equal(r->err.retry_after_ms, retry_after_ms);
-	assert_string_equal(r->message, message);
-	if (vendor == NULL)
-		assert_null(r->vendor);
-	else
-		assert_string_equal(r->vendor, vendor);
 }
 
 /* -------------------------------------------------------------- models -- */
@@ -329,14 +299,14 @@ test_finish_reasons(void **state)
 		r = run(f, steps);
 		assert_string_equal(r->log, "U:6,1,0,0,0\nD:7\n");
 		char *msg = xasprintf("the model ended with %s", botched[i]);
-		assert_error(r, HEARTH_PERR_SERVER, 200, 1, 0, msg, botched[i]);
+		provider_rec_assert_error(r, HEARTH_PERR_SERVER, 200, 1, 0, msg, botched[i]);
 		free(msg);
 		free(steps);
 		provider_rec_free(r);
 	}
 	r = run(f, "[{\"type\":\"finish\",\"reason\":\"MALFORMED_FUNCTION_CALL\",\"message\":"
 		"\"Malformed function call: print(x\"}]");
-	assert_error(r, HEARTH_PERR_SERVER, 200, 1, 0, "MALFORMED_FUNCTION_CALL: Malformed function "
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 200, 1, 0, "MALFORMED_FUNCTION_CALL: Malformed function "
 		     "call: print(x", "MALFORMED_FUNCTION_CALL");
 	provider_rec_free(r);
 	/* A blocked prompt has no candidate: a refusal. */
@@ -360,7 +330,7 @@ test_stream_errors(void **state)
 						"{\"type\":\"%s\"}]", kinds[i]);
 			struct provider_rec *r = run(f, steps);
 			assert_string_equal(r->log, "T:partial\nE:-\nU:7,0,0,0,0\nD:7\n");
-			assert_error(r, HEARTH_PERR_OVERLOADED, 503, 1, 0,
+			provider_rec_assert_error(r, HEARTH_PERR_OVERLOADED, 503, 1, 0,
 				     "The model is overloaded. Please try again later.", "UNAVAILABLE");
 			free(steps);
 			provider_rec_free(r);
@@ -374,18 +344,18 @@ test_stream_errors(void **state)
 			    "\\\"@type\\\": \\\"type.googleapis.com/google.rpc.RetryInfo\\\", "
 			    "\\\"retryDelay\\\": \\\"36s\\\"}]\\n  }\\n}\\n\"}]");
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_RATE_LIMITED, 429, 1, 36000, "Quota exceeded",
+	provider_rec_assert_error(r, HEARTH_PERR_RATE_LIMITED, 429, 1, 36000, "Quota exceeded",
 		     "RESOURCE_EXHAUSTED");
 	provider_rec_free(r);
 	/* The non-SSE form, an array, is read too. */
 	r = run(f, "[{\"type\":\"raw\",\"data\":\"[{\\\"error\\\": {\\\"code\\\": 500, "
 		"\\\"message\\\": \\\"Internal\\\", \\\"status\\\": \\\"INTERNAL\\\"}}]\"}]");
-	assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, "Internal", "INTERNAL");
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, "Internal", "INTERNAL");
 	provider_rec_free(r);
 	/* A JSON tail that is no error. */
 	r = run(f, "[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"raw\",\"data\":\"{\\\"x\\\":1}\"}]");
 	assert_string_equal(r->log, "T:a\nE:-\nU:7,0,0,0,0\nD:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0,
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0,
 		     "HTTP 200 with a body that is not a Google error: {\"x\":1}", NULL);
 	provider_rec_free(r);
 }
@@ -463,22 +433,22 @@ test_http_errors(void **state)
 		struct provider_rec *r = run(f, text);
 		free(text);
 		assert_string_equal(r->log, "D:7\n");
-		assert_error(r, cases[i].type, cases[i].status, cases[i].retryable, cases[i].after,
+		provider_rec_assert_error(r, cases[i].type, cases[i].status, cases[i].retryable, cases[i].after,
 			     cases[i].message, cases[i].vendor);
 		provider_rec_free(r);
 	}
 	/* Bodies that are no Google error. */
 	struct provider_rec *r = run(f, "[{\"type\":\"http_error\",\"status\":502,\"body\":"
 			    "\"<html>\\n<b>oops</b></html>\"}]");
-	assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0,
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0,
 		     "HTTP 502 with a body that is not a Google error: <html> <b>oops</b></html>",
 		     NULL);
 	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"http_error\",\"status\":429,\"body\":\"\"}]");
-	assert_error(r, HEARTH_PERR_RATE_LIMITED, 429, 1, 0, "HTTP 429 with an empty body", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_RATE_LIMITED, 429, 1, 0, "HTTP 429 with an empty body", NULL);
 	provider_rec_free(r);
 	r = run(f, "[{\"type\":\"http_error\",\"status\":418,\"body\":\"{\\\"error\\\": 5}\"}]");
-	assert_error(r, HEARTH_PERR_BAD_REQUEST, 418, 0, 0,
+	provider_rec_assert_error(r, HEARTH_PERR_BAD_REQUEST, 418, 0, 0,
 		     "HTTP 418 with a body that is not a Google error: {\"error\": 5}", NULL);
 	provider_rec_free(r);
 	/* An error body past the 1 MiB kept: cut, and reported as what it is. */
@@ -496,13 +466,13 @@ test_http_errors(void **state)
 	fake_gemini_set_chunking(f->fg, 0, 0);
 	r = run(f, text);
 	free(text);
-	assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, want, NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 500, 1, 0, want, NULL);
 	free(want);
 	provider_rec_free(r);
 	/* The real answers to a wrong and a missing key. */
 	fake_gemini_set_key(f->fg, "another key");
 	r = run(f, "[{\"type\":\"finish\"}]");
-	assert_error(r, HEARTH_PERR_AUTH, 400, 0, 0, "API key not valid. Please pass a valid API "
+	provider_rec_assert_error(r, HEARTH_PERR_AUTH, 400, 0, 0, "API key not valid. Please pass a valid API "
 		     "key.", "INVALID_ARGUMENT");
 	provider_rec_free(r);
 }
@@ -516,19 +486,19 @@ test_truncated_stream(void **state)
 	/* A stream that ends cleanly with no finishReason: cut short, retry. */
 	struct provider_rec *r = run(f, "[{\"type\":\"text\",\"text\":\"Hel\"}]");
 	assert_string_equal(r->log, "T:Hel\nE:-\nU:7,0,0,0,0\nD:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended without a finishReason",
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended without a finishReason",
 		     NULL);
 	provider_rec_free(r);
 	/* ...inside an event. */
 	r = run(f, "[{\"type\":\"text\",\"text\":\"Hel\"},{\"type\":\"raw\",\"data\":"
 		"\"data: {\\\"candidates\\\": [\"}]");
 	assert_string_equal(r->log, "T:Hel\nE:-\nU:7,0,0,0,0\nD:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended inside an event", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended inside an event", NULL);
 	provider_rec_free(r);
 	/* An empty 200. */
 	r = run(f, "[{\"type\":\"raw\",\"data\":\"\"}]");
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended without a finishReason",
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 200, 1, 0, "the stream ended without a finishReason",
 		     NULL);
 	provider_rec_free(r);
 	/* The connection closes in the middle of the chunked body: a network error. */
@@ -574,7 +544,7 @@ test_malformed_stream(void **state)
 		struct provider_rec *r = run(f, text);
 		free(text);
 		assert_string_equal(r->log, "D:7\n");
-		assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0, cases[i].message, NULL);
+		provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0, cases[i].message, NULL);
 		provider_rec_free(r);
 	}
 	/* Comments, named events and unknown parts and fields are skipped. */
@@ -665,9 +635,8 @@ test_cancel(void **state)
 	/* Cancelled from inside a sink callback, with more of the reply already here. */
 	push(f, "[{\"type\":\"text\",\"text\":[\"one\",\"two\"]},{\"type\":\"finish\"}]");
 	r = provider_rec_new(&f->h);
-	r->meta_json = 1;
 	r->cancel_on_text = 1;
-	json_t *req = simple_request();
+	json_t *req = provider_harness_request(&f->h);
 	int error = 0;
 	r->call = prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, r, &error);
 	json_decref(req);

@@ -48,7 +48,8 @@ static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	provider_harness_setup(&f->h, "ollama");
+	provider_harness_setup(&f->h, "ollama", "llama3.2");
+	f->h.rec_no_vendor = 1;
 	f->fo = fake_ollama_start();
 	assert_non_null(f->fo);
 	f->hostport = xasprintf("127.0.0.1:%d", fake_ollama_port(f->fo));
@@ -73,10 +74,7 @@ teardown(void **state)
 static size_t
 load(struct fixture *f, const char *extra)
 {
-	char *s = xasprintf("host = %s\n%s", f->hostport, extra != NULL ? extra : "");
-	size_t n = provider_harness_load(&f->h, s);
-	free(s);
-	return n;
+	return provider_harness_load_kv(&f->h, "host", f->hostport, extra);
 }
 
 static const struct hearth_provider *
@@ -85,21 +83,11 @@ prov(struct fixture *f)
 	return provider_harness_prov(&f->h);
 }
 
-static json_t *
-simple_request(void)
-{
-	return json_pack("{s:s,s:[{s:s,s:[{s:s,s:s}]}]}", "model", "llama3.2", "messages", "role",
-			 "user", "parts", "type", "text", "text", "Hi");
-}
-
 /* Start a stream of `request` (NULL: a one-line question) against the queued reply. */
 static struct provider_rec *
 start(struct fixture *f, const json_t *request)
 {
-	json_t *own = request == NULL ? simple_request() : NULL;
-	struct provider_rec *r = provider_rec_start(&f->h, own != NULL ? own : request, 0, 1);
-	json_decref(own);
-	return r;
+	return provider_rec_start(&f->h, request);
 }
 
 static void
@@ -122,14 +110,7 @@ run(struct fixture *f, const char *steps)
 static void
 assert_error(const struct provider_rec *r, uint32_t type, long status, int retryable, const char *message)
 {
-	assert_true(r->has_err);
-	if (r->err.type != type || strcmp(r->message, message) != 0)
-		fprintf(stderr, "got type %u message '%s'\n", r->err.type, r->message);
-	assert_int_equal(r->err.type, type);
-	assert_int_equal(r->err.http_status, status);
-	assert_int_equal(r->err.retryable, retryable);
-	assert_int_equal(r->err.retry_after_ms, 0);
-	assert_string_equal(r->message, message);
+	provider_rec_assert_error(r, type, status, retryable, 0, message, NULL);
 }
 
 static void
@@ -635,9 +616,8 @@ test_cancel(void **state)
 	push(f, "[{\"type\":\"text\",\"text\":[\"one\",\"two\"]},{\"type\":\"tool_calls\","
 	     "\"calls\":[{\"name\":\"x\"}]},{\"type\":\"done\"}]");
 	r = provider_rec_new(&f->h);
-	r->no_vendor = 1;
 	r->cancel_on_text = 1;
-	json_t *req = simple_request();
+	json_t *req = provider_harness_request(&f->h);
 	int error = 0;
 	r->call = prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, r, &error);
 	json_decref(req);

@@ -51,7 +51,7 @@ static int
 setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof *f);
-	provider_harness_setup(&f->h, "openai");
+	provider_harness_setup(&f->h, "openai", "gpt-4.1");
 	f->fo = fake_openai_start();
 	assert_non_null(f->fo);
 	f->url = fake_openai_url(f->fo);
@@ -77,23 +77,13 @@ teardown(void **state)
 static size_t
 load(struct fixture *f, const char *extra)
 {
-	char *s = xasprintf("base_url = %s\n%s", f->url, extra != NULL ? extra : "");
-	size_t n = provider_harness_load(&f->h, s);
-	free(s);
-	return n;
+	return provider_harness_load_kv(&f->h, "base_url", f->url, extra);
 }
 
 static const struct hearth_provider *
 prov(struct fixture *f)
 {
 	return provider_harness_prov(&f->h);
-}
-
-static json_t *
-simple_request(void)
-{
-	return json_pack("{s:s,s:[{s:s,s:[{s:s,s:s}]}]}", "model", "gpt-4.1", "messages", "role",
-			 "user", "parts", "type", "text", "text", "Hi");
 }
 
 /* JSON written as it is, without escapes. */
@@ -103,10 +93,7 @@ simple_request(void)
 static struct provider_rec *
 start(struct fixture *f, const json_t *request)
 {
-	json_t *own = request == NULL ? simple_request() : NULL;
-	struct provider_rec *r = provider_rec_start(&f->h, own != NULL ? own : request, 0, 0);
-	json_decref(own);
-	return r;
+	return provider_rec_start(&f->h, request);
 }
 
 static void
@@ -129,24 +116,6 @@ run(struct fixture *f, enum fake_openai_api api, const char *steps)
 
 #define CHAT FAKE_OPENAI_CHAT
 #define RESP FAKE_OPENAI_RESPONSES
-
-static void
-assert_error(const struct provider_rec *r, uint32_t type, long status, int retryable,
-	     uint64_t retry_after_ms, const char *message, const char *vendor)
-{
-	assert_true(r->has_err);
-	if (r->err.type != type || strcmp(r->message, message) != 0)
-		fprintf(stderr, "got type %u message '%s'\n", r->err.type, r->message);
-	assert_int_equal(r->err.type, type);
-	assert_int_equal(r->err.http_status, status);
-	assert_int_equal(r->err.retryable, retryable);
-	assert_int_equal(r->err.retry_after_ms, retry_after_ms);
-	assert_string_equal(r->message, message);
-	if (vendor == NULL)
-		assert_null(r->vendor);
-	else
-		assert_string_equal(r->vendor, vendor);
-}
 
 static void
 assert_prefix(const char *s, const char *prefix)
@@ -326,26 +295,26 @@ test_chat_stream_errors(void **state)
 	struct provider_rec *r = run(f, CHAT, J([{"type":"role"},{"type":"text","text":"Hel"},
 		{"type":"error"},{"type":"done"}]));
 	assert_string_equal(r->log, "T:Hel\nD:7\n");
-	assert_error(r, HEARTH_PERR_SERVER, 0, 1, 0, "The server had an error while processing "
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 0, 1, 0, "The server had an error while processing "
 		     "your request. Sorry about that!", "server_error");
 	provider_rec_free(r);
 	r = run(f, CHAT, J([{"type":"error","error_type":"invalid_request_error",
 		"code":"context_length_exceeded","message":"This model's maximum context length is 128000 tokens."}]));
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_CONTEXT, 0, 0, 0, "This model's maximum context length is "
+	provider_rec_assert_error(r, HEARTH_PERR_CONTEXT, 0, 0, 0, "This model's maximum context length is "
 		     "128000 tokens.", "context_length_exceeded");
 	provider_rec_free(r);
 	r = run(f, CHAT, J([{"type":"error","error_type":"tokens","code":"rate_limit_exceeded",
 		"message":"Rate limit reached"}]));
-	assert_error(r, HEARTH_PERR_RATE_LIMITED, 0, 1, 0, "Rate limit reached",
+	provider_rec_assert_error(r, HEARTH_PERR_RATE_LIMITED, 0, 1, 0, "Rate limit reached",
 		     "rate_limit_exceeded");
 	provider_rec_free(r);
 	/* An error whose kind we do not know: a server error, not retried. */
 	r = run(f, CHAT, J([{"type":"event","data":{"error":{"message":"odd"}}}]));
-	assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "odd", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "odd", NULL);
 	provider_rec_free(r);
 	r = run(f, CHAT, J([{"type":"event","data":{"error":"plain text error"}}]));
-	assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "plain text error", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "plain text error", NULL);
 	provider_rec_free(r);
 }
 
@@ -358,22 +327,22 @@ test_chat_truncated(void **state)
 	struct provider_rec *r = run(f, CHAT, J([{"type":"role"},{"type":"text","text":"Hel"},
 		{"type":"finish"},{"type":"usage"}]));
 	assert_string_equal(r->log, "T:Hel\nE:-\nU:10,5,0,0,0\nD:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
 	provider_rec_free(r);
 	/* A tool call cut short by the end of the stream is not sent. */
 	r = run(f, CHAT, J([{"type":"tool_call","index":0,"id":"c","name":"read",
 		"arguments":["{\"pa","th\":\"x\"}"]}]));
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
 	provider_rec_free(r);
 	/* The body ends inside an event. */
 	r = run(f, CHAT, J([{"type":"raw","data":"data: [DONE]\n"}]));
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
 	provider_rec_free(r);
 	/* An empty 200 body. */
 	r = run(f, CHAT, J([{"type":"raw","data":""}]));
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before data: [DONE]", NULL);
 	provider_rec_free(r);
 	/* The connection drops in the middle of the chunked body: a network error. */
 	r = run(f, CHAT, J([{"type":"text","text":"Hel"},{"type":"cut"}]));
@@ -535,30 +504,30 @@ test_resp_endings(void **state)
 	r = run(f, RESP, J([{"type":"created"},{"type":"text","text":"partial"},
 		{"type":"failed"}]));
 	assert_string_equal(r->log, "T:partial\nE:-\nD:7\n");
-	assert_error(r, HEARTH_PERR_SERVER, 0, 1, 0,
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 0, 1, 0,
 		     "The server had an error while processing your request.", "server_error");
 	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"failed","code":"invalid_prompt","message":"flagged"}]));
-	assert_error(r, HEARTH_PERR_BAD_REQUEST, 0, 0, 0, "flagged", "invalid_prompt");
+	provider_rec_assert_error(r, HEARTH_PERR_BAD_REQUEST, 0, 0, 0, "flagged", "invalid_prompt");
 	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"created"},{"type":"error","code":"rate_limit_exceeded",
 		"message":"slow down"}]));
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_RATE_LIMITED, 0, 1, 0, "slow down", "rate_limit_exceeded");
+	provider_rec_assert_error(r, HEARTH_PERR_RATE_LIMITED, 0, 1, 0, "slow down", "rate_limit_exceeded");
 	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"error","code":"context_length_exceeded",
 		"message":"Your input exceeds the context window of this model."}]));
-	assert_error(r, HEARTH_PERR_CONTEXT, 0, 0, 0,
+	provider_rec_assert_error(r, HEARTH_PERR_CONTEXT, 0, 0, 0,
 		     "Your input exceeds the context window of this model.",
 		     "context_length_exceeded");
 	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"error"}]));
-	assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "An error occurred", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 0, 0, 0, "An error occurred", NULL);
 	provider_rec_free(r);
 	/* Truncated: no terminal event, or cut inside a tool call. */
 	r = run(f, RESP, J([{"type":"created"},{"type":"text","text":"x"}]));
 	assert_string_equal(r->log, "T:x\nE:-\nD:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before response.completed",
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before response.completed",
 		     NULL);
 	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"event","event":"response.output_item.added","data":
@@ -568,7 +537,7 @@ test_resp_endings(void **state)
 		{"type":"response.function_call_arguments.delta","item_id":"fc_1",
 		 "output_index":0,"delta":"{\"a\""}}]));
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before response.completed",
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 0, 1, 0, "stream ended before response.completed",
 		     NULL);
 	provider_rec_free(r);
 	/* Events after the end, and unknown events, are ignored. */
@@ -663,7 +632,7 @@ test_http_errors(void **state)
 						cases[i].extra ? cases[i].extra : "");
 			struct provider_rec *r = run(f, api == 0 ? CHAT : RESP, steps);
 			assert_string_equal(r->log, "D:7\n");
-			assert_error(r, cases[i].want, cases[i].status, cases[i].retryable,
+			provider_rec_assert_error(r, cases[i].want, cases[i].status, cases[i].retryable,
 				     cases[i].retry_after_ms, msg, cases[i].vendor);
 			provider_rec_free(r);
 			free(steps);
@@ -681,27 +650,27 @@ test_http_errors(void **state)
 	/* Bodies that are not OpenAI errors. */
 	struct provider_rec *r = run(f, RESP, J([{"type":"http_error","status":502,
 		"body":"<html>Bad Gateway</html>"}]));
-	assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0, "HTTP 502 with a body that is not an "
+	provider_rec_assert_error(r, HEARTH_PERR_SERVER, 502, 1, 0, "HTTP 502 with a body that is not an "
 		     "OpenAI error: <html>Bad Gateway</html>", NULL);
 	provider_rec_free(r);
 	/* A 200 that is not a stream: an error object, or a whole completion. */
 	r = run(f, RESP, J([{"type":"http_error","status":200,"body":
 		"{\"error\":{\"message\":\"no such model\",\"code\":\"model_not_found\"}}"}]));
 	assert_string_equal(r->log, "D:7\n");
-	assert_error(r, HEARTH_PERR_NOT_FOUND, 200, 0, 0, "no such model", "model_not_found");
+	provider_rec_assert_error(r, HEARTH_PERR_NOT_FOUND, 200, 0, 0, "no such model", "model_not_found");
 	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"http_error","status":200,"body":
 		"{\"object\":\"chat.completion\",\n\"choices\":[]}"}]));
-	assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0, "HTTP 200 with Content-Type "
+	provider_rec_assert_error(r, HEARTH_PERR_PROTOCOL, 200, 0, 0, "HTTP 200 with Content-Type "
 		     "application/json, not an event stream: {\"object\":\"chat.completion\", "
 		     "\"choices\":[]}", NULL);
 	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"http_error","status":404,"body":""}]));
-	assert_error(r, HEARTH_PERR_NOT_FOUND, 404, 0, 0, "HTTP 404 with an empty body", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_NOT_FOUND, 404, 0, 0, "HTTP 404 with an empty body", NULL);
 	provider_rec_free(r);
 	r = run(f, RESP, J([{"type":"http_error","status":400,
 		"body":"{\"error\":\"model is required\"}"}]));
-	assert_error(r, HEARTH_PERR_BAD_REQUEST, 400, 0, 0, "model is required", NULL);
+	provider_rec_assert_error(r, HEARTH_PERR_BAD_REQUEST, 400, 0, 0, "model is required", NULL);
 	provider_rec_free(r);
 }
 
@@ -762,7 +731,7 @@ test_cancel(void **state)
 	push(f, CHAT, J([{"type":"text","text":["one","two"]},{"type":"finish"},{"type":"done"}]));
 	r = provider_rec_new(&f->h);
 	r->cancel_on_text = 1;
-	json_t *req = simple_request();
+	json_t *req = provider_harness_request(&f->h);
 	int error = 0;
 	r->call = prov(f)->stream(f->h.mod->state, req, &provider_rec_sink, r, &error);
 	json_decref(req);
@@ -1091,7 +1060,7 @@ test_config_no_key(void **state)
 	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 0);
 	struct provider_rec *r = start(f, NULL);
 	RUN_UNTIL(&f->h, r->done);
-	assert_error(r, HEARTH_PERR_AUTH, 401, 0, 0, "You didn't provide an API key.",
+	provider_rec_assert_error(r, HEARTH_PERR_AUTH, 401, 0, 0, "You didn't provide an API key.",
 		     "invalid_request_error");
 	assert_null(fakehttp_header(fake_openai_request(f->fo, 0), "authorization"));
 	provider_rec_free(r);
