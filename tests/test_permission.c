@@ -87,7 +87,7 @@ test_match_list(void **state)
 	assert_false(permission_match_list("git status*", "git push"));
 	assert_true(permission_match_list(" ls ", "ls"));
 	assert_false(permission_match_list(" ls ", "ls -la"));
-	/* `*` crosses directories: src/* covers the whole tree below src. */
+	/* A star crosses directories: "src/" plus a star covers the whole tree below src. */
 	assert_true(permission_match_list("src/*", "src/a/b/c.c"));
 	assert_false(permission_match_list(NULL, "x"));
 	assert_false(permission_match_list("", "x"));
