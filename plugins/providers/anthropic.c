@@ -33,6 +33,8 @@
 
 #include <hearth/provider.h>
 
+#include "kit.h"
+
 #define ANTHROPIC_VERSION "2023-06-01"
 #define ANTHROPIC_DEFAULT_URL "https://api.anthropic.com"
 #define ANTHROPIC_DEFAULT_MODEL "claude-sonnet-4-5"
@@ -46,75 +48,6 @@
 #define ANTHROPIC_RETRY_AFTER_MAX_MS (24ull * 3600 * 1000)
 
 /* ------------------------------------------------------------ helpers -- */
-
-static void
-anthropic_oom(void)
-{
-	fputs("anthropic: out of memory\n", stderr);
-	abort();
-}
-
-/* malloc'd, never NULL. */
-static char *
-anthropic_strdup(const char *s)
-{
-	char *d = strdup(s);
-	if (d == NULL)
-		anthropic_oom();
-	return d;
-}
-
-/* A malloc'd formatted string, never NULL. */
-static char *anthropic_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-anthropic_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		anthropic_oom();
-	return s;
-}
-
-/* A growable byte buffer; data is NUL-terminated once anything was added. */
-struct anthropic_buf {
-	char *data;
-	size_t len, cap;
-};
-
-/* Append n bytes, as long as the total stays within max. -1 (nothing added) past it. */
-static int
-anthropic_buf_add(struct anthropic_buf *b, const char *s, size_t n, size_t max)
-{
-	if (n > max || b->len > max - n)
-		return -1;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (d == NULL)
-			anthropic_oom();
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static void
-anthropic_buf_free(struct anthropic_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
 
 /* jansson getters that tolerate anything. Borrowed results. */
 static const char *
@@ -141,52 +74,6 @@ struct anthropic {
 	struct anthropic_list *lists;        /* model listings in flight */
 };
 
-/* An error on its way to a callback; the strings are owned. */
-struct anthropic_err {
-	uint32_t type;
-	long http_status;
-	int retryable;
-	uint64_t retry_after_ms;
-	char *message;
-	char *vendor_code;
-};
-
-static void
-anthropic_err_set(struct anthropic_err *e, uint32_t type, int retryable, const char *vendor_code,
-		  char *message /* stolen */)
-{
-	free(e->message);
-	free(e->vendor_code);
-	memset(e, 0, sizeof *e);
-	e->type = type;
-	e->retryable = retryable;
-	e->vendor_code = vendor_code != NULL ? anthropic_strdup(vendor_code) : NULL;
-	e->message = message;
-}
-
-static void
-anthropic_err_free(struct anthropic_err *e)
-{
-	free(e->message);
-	free(e->vendor_code);
-	memset(e, 0, sizeof *e);
-}
-
-/* The ABI view of e, borrowing its strings. */
-static struct hearth_provider_error
-anthropic_err_view(const struct anthropic_err *e)
-{
-	return (struct hearth_provider_error){
-		.struct_size = sizeof(struct hearth_provider_error),
-		.type = e->type,
-		.http_status = e->http_status,
-		.retryable = e->retryable,
-		.retry_after_ms = e->retry_after_ms,
-		.message = e->message,
-		.vendor_code = e->vendor_code,
-	};
-}
-
 /* What a response said before and besides its stream. */
 struct anthropic_reply {
 	long status;
@@ -194,7 +81,7 @@ struct anthropic_reply {
 	char *retry_after_ms;
 	char *should_retry;
 	char *request_id;
-	struct anthropic_buf body; /* a non-200 body, or a model list page */
+	struct kit_buf body; /* a non-200 body, or a model list page */
 	int body_over;             /* the body was longer than ANTHROPIC_BODY_MAX */
 };
 
@@ -205,7 +92,7 @@ anthropic_reply_free(struct anthropic_reply *r)
 	free(r->retry_after_ms);
 	free(r->should_retry);
 	free(r->request_id);
-	anthropic_buf_free(&r->body);
+	kit_buf_free(&r->body);
 	memset(r, 0, sizeof *r);
 }
 
@@ -226,7 +113,7 @@ anthropic_reply_headers(struct anthropic_reply *r, long status, const char *cons
 		else if (strcmp(names[i], "request-id") == 0)
 			slot = &r->request_id;
 		if (slot != NULL && *slot == NULL)
-			*slot = anthropic_strdup(values[i]);
+			*slot = kit_strdup(values[i]);
 	}
 }
 
@@ -235,9 +122,9 @@ anthropic_reply_body(struct anthropic_reply *r, const char *data, size_t len)
 {
 	if (r->body_over)
 		return;
-	if (anthropic_buf_add(&r->body, data, len, ANTHROPIC_BODY_MAX) != 0) {
+	if (kit_buf_add(&r->body, data, len, ANTHROPIC_BODY_MAX) != 0) {
 		size_t room = ANTHROPIC_BODY_MAX - r->body.len;
-		anthropic_buf_add(&r->body, data, room, ANTHROPIC_BODY_MAX);
+		kit_buf_add(&r->body, data, room, ANTHROPIC_BODY_MAX);
 		r->body_over = 1;
 	}
 }
@@ -323,12 +210,12 @@ anthropic_errtype(const char *vendor, const char *message, int *retryable)
 /* A printable excerpt of a body that is not an Anthropic error: its start, on one
  * line. malloc'd. */
 static char *
-anthropic_excerpt(const struct anthropic_buf *b)
+anthropic_excerpt(const struct kit_buf *b)
 {
 	size_t n = b->len < 200 ? b->len : 200;
 	char *s = malloc(n + 1);
 	if (s == NULL)
-		anthropic_oom();
+		kit_oom();
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)b->data[i];
 		s[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
@@ -345,7 +232,7 @@ anthropic_excerpt(const struct anthropic_buf *b)
 /* A complete response with a status other than 200, as an error in e (whose old
  * strings are freed; free the new ones with anthropic_err_free). */
 static void
-anthropic_http_error(const struct anthropic_reply *r, struct anthropic_err *e)
+anthropic_http_error(const struct anthropic_reply *r, struct kit_err *e)
 {
 	json_t *body = r->body.len > 0 ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
 	json_t *error = json_object_get(body, "error");
@@ -389,16 +276,16 @@ anthropic_http_error(const struct anthropic_reply *r, struct anthropic_err *e)
 
 	char *message;
 	if (vmsg != NULL) {
-		message = anthropic_strdup(vmsg);
+		message = kit_strdup(vmsg);
 	} else if (r->body.len > 0) {
 		char *ex = anthropic_excerpt(&r->body);
-		message = anthropic_printf("HTTP %ld with a body that is not an Anthropic error: %s",
+		message = kit_printf("HTTP %ld with a body that is not an Anthropic error: %s",
 					   st, ex);
 		free(ex);
 	} else {
-		message = anthropic_printf("HTTP %ld with an empty body", st);
+		message = kit_printf("HTTP %ld with an empty body", st);
 	}
-	anthropic_err_set(e, type, retryable, vendor, message);
+	kit_err_set(e, type, retryable, vendor, message);
 	e->http_status = st;
 	e->retry_after_ms = anthropic_retry_after(r);
 	json_decref(body);
@@ -406,12 +293,12 @@ anthropic_http_error(const struct anthropic_reply *r, struct anthropic_err *e)
 
 /* A transfer that failed before a complete response (on_done's error). */
 static void
-anthropic_transfer_error(int error, const char *what, struct anthropic_err *e)
+anthropic_transfer_error(int error, const char *what, struct kit_err *e)
 {
 	if (error == HEARTH_ETIMEDOUT)
-		anthropic_err_set(e, HEARTH_PERR_TIMEOUT, 1, NULL, anthropic_strdup(what));
+		kit_err_set(e, HEARTH_PERR_TIMEOUT, 1, NULL, kit_strdup(what));
 	else
-		anthropic_err_set(e, HEARTH_PERR_NETWORK, 1, NULL, anthropic_strdup(what));
+		kit_err_set(e, HEARTH_PERR_NETWORK, 1, NULL, kit_strdup(what));
 }
 
 
@@ -429,14 +316,14 @@ anthropic_headers_init(struct anthropic_headers *h, const struct anthropic *a, i
 	size_t n = 0;
 	memset(h, 0, sizeof *h);
 	if (a->api_key != NULL) {
-		h->key_line = anthropic_printf("x-api-key: %s", a->api_key);
+		h->key_line = kit_printf("x-api-key: %s", a->api_key);
 		h->lines[n++] = h->key_line;
 	}
 	h->lines[n++] = "anthropic-version: " ANTHROPIC_VERSION;
 	if (json_body)
 		h->lines[n++] = "content-type: application/json";
 	if (a->beta != NULL) {
-		h->beta_line = anthropic_printf("anthropic-beta: %s", a->beta);
+		h->beta_line = kit_printf("anthropic-beta: %s", a->beta);
 		h->lines[n++] = h->beta_line;
 	}
 	h->lines[n] = NULL;
@@ -466,8 +353,8 @@ static char *
 anthropic_tool_id(const char *id)
 {
 	if (id == NULL || id[0] == '\0')
-		return anthropic_strdup("toolu_none");
-	char *s = anthropic_strdup(id);
+		return kit_strdup("toolu_none");
+	char *s = kit_strdup(id);
 	for (char *p = s; *p != '\0'; p++) {
 		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
 			*p = '_';
@@ -497,7 +384,7 @@ anthropic_note(const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		anthropic_oom();
+		kit_oom();
 	json_t *b = json_pack("{s:s,s:s}", "type", "text", "text", s);
 	free(s);
 	return b;
@@ -505,7 +392,7 @@ anthropic_note(const char *fmt, ...)
 
 /* Standard base64 (padding optional, whitespace skipped) into out. -1 if malformed. */
 static int
-anthropic_b64_decode(const char *in, struct anthropic_buf *out)
+anthropic_b64_decode(const char *in, struct kit_buf *out)
 {
 	unsigned acc = 0;
 	int bits = 0;
@@ -524,12 +411,12 @@ anthropic_b64_decode(const char *in, struct anthropic_buf *out)
 		if (bits >= 8) {
 			bits -= 8;
 			char byte = (char)((acc >> bits) & 0xff);
-			if (anthropic_buf_add(out, &byte, 1, SIZE_MAX / 2) != 0)
+			if (kit_buf_add(out, &byte, 1, SIZE_MAX / 2) != 0)
 				return -1;
 		}
 	}
 	if (out->data == NULL)
-		anthropic_buf_add(out, "", 0, 1);
+		kit_buf_add(out, "", 0, 1);
 	return 0;
 }
 
@@ -566,7 +453,7 @@ anthropic_media_block(const json_t *part, int is_image)
 		return doc;
 	}
 	if (strncasecmp(mime, "text/", 5) == 0) {
-		struct anthropic_buf text = { 0 };
+		struct kit_buf text = { 0 };
 		json_t *block = NULL;
 		if (anthropic_b64_decode(data, &text) == 0 && text.len > 0) {
 			/* json_stringn refuses text that is not UTF-8 */
@@ -579,7 +466,7 @@ anthropic_media_block(const json_t *part, int is_image)
 					json_object_set_new(block, "title", json_string(name));
 			}
 		}
-		anthropic_buf_free(&text);
+		kit_buf_free(&text);
 		if (block != NULL)
 			return block;
 		return anthropic_note("[file%s%s (%s) not sent: it is not UTF-8 text]", sp, name,
@@ -862,7 +749,7 @@ anthropic_build(const struct anthropic *a, const json_t *req, char **why)
 {
 	const json_t *messages = json_object_get(req, "messages");
 	if (!json_is_object(req) || !json_is_array(messages)) {
-		*why = anthropic_strdup("the request has no \"messages\" array");
+		*why = kit_strdup("the request has no \"messages\" array");
 		return NULL;
 	}
 	const char *model = anthropic_str(req, "model");
@@ -963,7 +850,7 @@ struct hearth_provider_call {
 	enum anthropic_block block;
 	long long block_index;
 	int block_sent;                       /* a text or thinking delta went out */
-	struct anthropic_buf acc;             /* tool_use input JSON, or the signature */
+	struct kit_buf acc;             /* tool_use input JSON, or the signature */
 	char *tool_id, *tool_name;            /* owned */
 	char *redacted;                       /* owned: redacted_thinking data */
 	json_t *tool_input;                   /* owned: a non-empty input of the start */
@@ -972,7 +859,7 @@ struct hearth_provider_call {
 	enum hearth_finish finish;
 	int stopped;                          /* message_stop came */
 	int failed;                           /* err says how the call ends */
-	struct anthropic_err err;
+	struct kit_err err;
 	int busy;                             /* inside the SSE parser */
 	int cancelled;                        /* cancel() came: no sink call from now on */
 };
@@ -982,7 +869,7 @@ anthropic_block_reset(struct hearth_provider_call *c)
 {
 	c->block = ANTHROPIC_BLOCK_NONE;
 	c->block_sent = 0;
-	anthropic_buf_free(&c->acc);
+	kit_buf_free(&c->acc);
 	free(c->tool_id);
 	free(c->tool_name);
 	free(c->redacted);
@@ -998,7 +885,7 @@ anthropic_call_free(struct hearth_provider_call *c)
 		c->a->host->sse_free(c->sse);
 	anthropic_block_reset(c);
 	anthropic_reply_free(&c->reply);
-	anthropic_err_free(&c->err);
+	kit_err_free(&c->err);
 	free(c);
 }
 
@@ -1022,7 +909,7 @@ anthropic_fail(struct hearth_provider_call *c, uint32_t type, int retryable, con
 		free(message);
 		return 1;
 	}
-	anthropic_err_set(&c->err, type, retryable, vendor, message);
+	kit_err_set(&c->err, type, retryable, vendor, message);
 	c->failed = 1;
 	return 1;
 }
@@ -1041,7 +928,7 @@ anthropic_protocol(struct hearth_provider_call *c, const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		anthropic_oom();
+		kit_oom();
 	return anthropic_fail(c, HEARTH_PERR_PROTOCOL, 0, NULL, s);
 }
 
@@ -1153,12 +1040,12 @@ anthropic_on_block_start(struct hearth_provider_call *c, const json_t *ev, const
 			c->block_sent = 1;
 		}
 		if (json_string_length(sig) > 0)
-			anthropic_buf_add(&c->acc, json_string_value(sig), json_string_length(sig),
+			kit_buf_add(&c->acc, json_string_value(sig), json_string_length(sig),
 					  ANTHROPIC_BLOCK_MAX);
 	} else if (strcmp(type, "redacted_thinking") == 0) {
 		const char *data = anthropic_str(cb, "data");
 		c->block = ANTHROPIC_BLOCK_REDACTED;
-		c->redacted = anthropic_strdup(data != NULL ? data : "");
+		c->redacted = kit_strdup(data != NULL ? data : "");
 	} else if (strcmp(type, "tool_use") == 0) {
 		const char *id = anthropic_str(cb, "id");
 		const char *name = anthropic_str(cb, "name");
@@ -1168,8 +1055,8 @@ anthropic_on_block_start(struct hearth_provider_call *c, const json_t *ev, const
 			return;
 		}
 		c->block = ANTHROPIC_BLOCK_TOOL;
-		c->tool_id = anthropic_strdup(id);
-		c->tool_name = anthropic_strdup(name);
+		c->tool_id = kit_strdup(id);
+		c->tool_name = kit_strdup(name);
 		const json_t *input = json_object_get(cb, "input");
 		if (json_is_object(input) && json_object_size(input) > 0)
 			c->tool_input = json_deep_copy(input);
@@ -1245,7 +1132,7 @@ anthropic_on_block_delta(struct hearth_provider_call *c, const json_t *ev, const
 		const char *key = strcmp(dtype, "signature_delta") == 0 ? "signature" : "partial_json";
 		if ((v = anthropic_delta_string(c, delta, key, dtype, event)) == NULL)
 			return;
-		if (anthropic_buf_add(&c->acc, json_string_value(v), json_string_length(v),
+		if (kit_buf_add(&c->acc, json_string_value(v), json_string_length(v),
 				      ANTHROPIC_BLOCK_MAX) != 0)
 			anthropic_protocol(c, "event %zu (%s): %s block %lld is over %u bytes",
 					   c->n_events, event, anthropic_block_names[c->block],
@@ -1331,8 +1218,8 @@ anthropic_on_error(struct hearth_provider_call *c, const json_t *ev)
 	const char *msg = anthropic_str(error, "message");
 	int retryable;
 	uint32_t type = anthropic_errtype(vendor, msg, &retryable);
-	anthropic_fail(c, type, retryable, vendor, msg != NULL ? anthropic_strdup(msg) :
-		       anthropic_printf("an error event of type %s",
+	anthropic_fail(c, type, retryable, vendor, msg != NULL ? kit_strdup(msg) :
+		       kit_printf("an error event of type %s",
 					vendor != NULL ? vendor : "(none)"));
 }
 
@@ -1453,14 +1340,14 @@ anthropic_done_cb(void *arg, int error, long status, const char *message)
 		} else if (a->host->sse_finish(c->sse) != 0 || !c->stopped) {
 			/* Cut short: a retry is likely to get the whole reply. */
 			anthropic_fail(c, HEARTH_PERR_PROTOCOL, 1, NULL,
-				       anthropic_strdup("stream ended before message_stop"));
+				       kit_strdup("stream ended before message_stop"));
 		}
 	}
 	anthropic_call_unlink(c);
 	const struct hearth_stream_sink *sink = c->sink;
 	void *sarg = c->arg;
 	if (c->failed) {
-		struct hearth_provider_error e = anthropic_err_view(&c->err);
+		struct hearth_provider_error e = kit_err_view(&c->err);
 		if (c->reply.request_id != NULL)
 			a->host->log(a->host, HEARTH_LOG_DEBUG, "request %s failed: %s",
 				     c->reply.request_id, c->err.message);
@@ -1487,15 +1374,15 @@ anthropic_stream(void *state, const json_t *request, const struct hearth_stream_
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (text == NULL)
-		anthropic_oom();
+		kit_oom();
 
 	struct hearth_provider_call *c = calloc(1, sizeof *c);
 	if (c == NULL)
-		anthropic_oom();
+		kit_oom();
 	c->a = a;
 	c->sink = sink;
 	c->arg = arg;
-	char *url = anthropic_printf("%s/v1/messages", a->base_url);
+	char *url = kit_printf("%s/v1/messages", a->base_url);
 	struct anthropic_headers h;
 	anthropic_headers_init(&h, a, 1);
 	struct hearth_http_request req = {
@@ -1584,7 +1471,7 @@ anthropic_urlencode(const char *s)
 	size_t n = strlen(s);
 	char *out = malloc(3 * n + 1), *o = out;
 	if (out == NULL)
-		anthropic_oom();
+		kit_oom();
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
 		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
 			*o++ = (char)*p;
@@ -1618,17 +1505,17 @@ anthropic_list_data_cb(void *arg, const char *data, size_t len)
 
 /* Add one page's models; 0, or -1 with e set. Sets l->after_id when more follow. */
 static int
-anthropic_list_take(struct anthropic_list *l, struct anthropic_err *e)
+anthropic_list_take(struct anthropic_list *l, struct kit_err *e)
 {
 	json_error_t je;
 	json_t *page = json_loadb(l->reply.body.data != NULL ? l->reply.body.data : "",
 				  l->reply.body.len, 0, &je);
 	const json_t *data = json_object_get(page, "data");
 	if (!json_is_array(data)) {
-		anthropic_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, page == NULL ?
-			anthropic_printf("model list page %d is not JSON: %s at byte %d", l->pages,
+		kit_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, page == NULL ?
+			kit_printf("model list page %d is not JSON: %s at byte %d", l->pages,
 					 je.text, je.position) :
-			anthropic_printf("model list page %d has no \"data\" array", l->pages));
+			kit_printf("model list page %d has no \"data\" array", l->pages));
 		json_decref(page);
 		return -1;
 	}
@@ -1647,12 +1534,12 @@ anthropic_list_take(struct anthropic_list *l, struct anthropic_err *e)
 	if (json_is_true(json_object_get(page, "has_more"))) {
 		const char *last = anthropic_str(page, "last_id");
 		if (last == NULL || last[0] == '\0') {
-			anthropic_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, anthropic_printf(
+			kit_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, kit_printf(
 				"model list page %d has more but no \"last_id\"", l->pages));
 			json_decref(page);
 			return -1;
 		}
-		l->after_id = anthropic_strdup(last);
+		l->after_id = kit_strdup(last);
 	}
 	json_decref(page);
 	return 0;
@@ -1662,7 +1549,7 @@ static void
 anthropic_list_done_cb(void *arg, int error, long status, const char *message)
 {
 	struct anthropic_list *l = arg;
-	struct anthropic_err e = { 0 };
+	struct kit_err e = { 0 };
 	l->http = NULL;
 	if (l->reply.status == 0)
 		l->reply.status = status;
@@ -1671,29 +1558,29 @@ anthropic_list_done_cb(void *arg, int error, long status, const char *message)
 	} else if (l->reply.status != 200) {
 		anthropic_http_error(&l->reply, &e);
 	} else if (l->reply.body_over) {
-		anthropic_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, anthropic_printf(
+		kit_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, kit_printf(
 			"model list page %d is over %u bytes", l->pages, ANTHROPIC_BODY_MAX));
 	} else if (anthropic_list_take(l, &e) == 0 && l->after_id != NULL) {
 		if (l->pages >= ANTHROPIC_MODEL_PAGES_MAX) {
-			anthropic_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, anthropic_printf(
+			kit_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, kit_printf(
 				"the model list goes on past %d pages", ANTHROPIC_MODEL_PAGES_MAX));
 		} else if (anthropic_list_page(l) == 0) {
 			return;
 		} else {
-			anthropic_err_set(&e, HEARTH_PERR_NETWORK, 0, NULL, anthropic_strdup(
+			kit_err_set(&e, HEARTH_PERR_NETWORK, 0, NULL, kit_strdup(
 				"could not request the next page of the model list"));
 		}
 	}
 	anthropic_list_unlink(l);
 	if (e.message != NULL) {
-		struct hearth_provider_error view = anthropic_err_view(&e);
+		struct hearth_provider_error view = kit_err_view(&e);
 		l->done(l->arg, NULL, &view);
 	} else {
 		json_t *models = l->models;
 		l->models = NULL;
 		l->done(l->arg, models, NULL);
 	}
-	anthropic_err_free(&e);
+	kit_err_free(&e);
 	anthropic_list_free(l);
 }
 
@@ -1705,11 +1592,11 @@ anthropic_list_page(struct anthropic_list *l)
 	char *url;
 	if (l->after_id != NULL) {
 		char *after = anthropic_urlencode(l->after_id);
-		url = anthropic_printf("%s/v1/models?limit=%d&after_id=%s", a->base_url,
+		url = kit_printf("%s/v1/models?limit=%d&after_id=%s", a->base_url,
 				       ANTHROPIC_MODEL_PAGE_LIMIT, after);
 		free(after);
 	} else {
-		url = anthropic_printf("%s/v1/models?limit=%d", a->base_url,
+		url = kit_printf("%s/v1/models?limit=%d", a->base_url,
 				       ANTHROPIC_MODEL_PAGE_LIMIT);
 	}
 	anthropic_reply_free(&l->reply);
@@ -1743,7 +1630,7 @@ anthropic_list_models(void *state,
 	struct anthropic *a = state;
 	struct anthropic_list *l = calloc(1, sizeof *l);
 	if (l == NULL)
-		anthropic_oom();
+		kit_oom();
 	l->a = a;
 	l->done = done;
 	l->arg = arg;
@@ -1814,7 +1701,7 @@ anthropic_env_key(const struct hearth_host *host)
 	}
 	char *key = strndup(v, n);
 	if (key == NULL)
-		anthropic_oom();
+		kit_oom();
 	return key;
 }
 
@@ -1850,15 +1737,15 @@ anthropic_init(const struct hearth_host *host, const json_t *config, void **stat
 		anthropic_free(a);
 		return HEARTH_EINVAL;
 	}
-	a->base_url = anthropic_strdup(url);
+	a->base_url = kit_strdup(url);
 	for (size_t n = strlen(a->base_url); n > 0 && a->base_url[n - 1] == '/'; n--)
 		a->base_url[n - 1] = '\0';
 
 	const char *model = host->config_string(host, "model", ANTHROPIC_DEFAULT_MODEL);
-	a->model = anthropic_strdup(model[0] != '\0' ? model : ANTHROPIC_DEFAULT_MODEL);
+	a->model = kit_strdup(model[0] != '\0' ? model : ANTHROPIC_DEFAULT_MODEL);
 	const char *beta = host->config_string(host, "beta", NULL);
 	if (beta != NULL && beta[0] != '\0')
-		a->beta = anthropic_strdup(beta);
+		a->beta = kit_strdup(beta);
 
 	int rc = host->config_int(host, "max_tokens", ANTHROPIC_DEFAULT_MAX_TOKENS, 1, 10000000,
 				  &a->max_tokens);

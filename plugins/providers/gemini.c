@@ -40,6 +40,8 @@
 
 #include <hearth/provider.h>
 
+#include "kit.h"
+
 #define GEMINI_DEFAULT_URL "https://generativelanguage.googleapis.com"
 #define GEMINI_DEFAULT_MODEL "gemini-2.5-flash"
 #define GEMINI_BODY_MAX (1024u * 1024)       /* an error body or a model list page */
@@ -50,75 +52,6 @@
 #define GEMINI_RETRY_INFO "type.googleapis.com/google.rpc.RetryInfo"
 
 /* ------------------------------------------------------------ helpers -- */
-
-static void
-gemini_oom(void)
-{
-	fputs("gemini: out of memory\n", stderr);
-	abort();
-}
-
-/* malloc'd, never NULL. */
-static char *
-gemini_strdup(const char *s)
-{
-	char *d = strdup(s);
-	if (d == NULL)
-		gemini_oom();
-	return d;
-}
-
-/* A malloc'd formatted string, never NULL. */
-static char *gemini_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-gemini_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		gemini_oom();
-	return s;
-}
-
-/* A growable byte buffer; data is NUL-terminated once anything was added. */
-struct gemini_buf {
-	char *data;
-	size_t len, cap;
-};
-
-/* Append n bytes, as long as the total stays within max. -1 (nothing added) past it. */
-static int
-gemini_buf_add(struct gemini_buf *b, const char *s, size_t n, size_t max)
-{
-	if (n > max || b->len > max - n)
-		return -1;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (d == NULL)
-			gemini_oom();
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static void
-gemini_buf_free(struct gemini_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
 
 /* jansson getters that tolerate anything. Borrowed results. */
 static const char *
@@ -145,64 +78,18 @@ struct gemini {
 	struct gemini_list *lists;           /* model listings in flight */
 };
 
-/* An error on its way to a callback; the strings are owned. */
-struct gemini_err {
-	uint32_t type;
-	long http_status;
-	int retryable;
-	uint64_t retry_after_ms;
-	char *message;
-	char *vendor_code;
-};
-
-static void
-gemini_err_set(struct gemini_err *e, uint32_t type, int retryable, const char *vendor_code,
-	       char *message /* stolen */)
-{
-	free(e->message);
-	free(e->vendor_code);
-	memset(e, 0, sizeof *e);
-	e->type = type;
-	e->retryable = retryable;
-	e->vendor_code = vendor_code != NULL ? gemini_strdup(vendor_code) : NULL;
-	e->message = message;
-}
-
-static void
-gemini_err_free(struct gemini_err *e)
-{
-	free(e->message);
-	free(e->vendor_code);
-	memset(e, 0, sizeof *e);
-}
-
-/* The ABI view of e, borrowing its strings. */
-static struct hearth_provider_error
-gemini_err_view(const struct gemini_err *e)
-{
-	return (struct hearth_provider_error){
-		.struct_size = sizeof(struct hearth_provider_error),
-		.type = e->type,
-		.http_status = e->http_status,
-		.retryable = e->retryable,
-		.retry_after_ms = e->retry_after_ms,
-		.message = e->message,
-		.vendor_code = e->vendor_code,
-	};
-}
-
 /* What a response said besides its stream: the status, and the body bytes kept
  * (a non-200 body, a JSON body or tail, a model list page). */
 struct gemini_reply {
 	long status;
-	struct gemini_buf body;
+	struct kit_buf body;
 	int body_over;          /* the body was longer than GEMINI_BODY_MAX */
 };
 
 static void
 gemini_reply_free(struct gemini_reply *r)
 {
-	gemini_buf_free(&r->body);
+	kit_buf_free(&r->body);
 	memset(r, 0, sizeof *r);
 }
 
@@ -211,9 +98,9 @@ gemini_reply_body(struct gemini_reply *r, const char *data, size_t len)
 {
 	if (r->body_over)
 		return;
-	if (gemini_buf_add(&r->body, data, len, GEMINI_BODY_MAX) != 0) {
+	if (kit_buf_add(&r->body, data, len, GEMINI_BODY_MAX) != 0) {
 		size_t room = GEMINI_BODY_MAX - r->body.len;
-		gemini_buf_add(&r->body, data, room, GEMINI_BODY_MAX);
+		kit_buf_add(&r->body, data, room, GEMINI_BODY_MAX);
 		r->body_over = 1;
 	}
 }
@@ -270,7 +157,7 @@ gemini_has_reason(const json_t *error, const char *reason)
  * the transfer said 200 (an error inside a stream).
  */
 static void
-gemini_status_error(const json_t *error, long http, struct gemini_err *e)
+gemini_status_error(const json_t *error, long http, struct kit_err *e)
 {
 	const char *status = gemini_str(error, "status");
 	const char *vmsg = gemini_str(error, "message");
@@ -312,9 +199,9 @@ gemini_status_error(const json_t *error, long http, struct gemini_err *e)
 	} else {
 		type = HEARTH_PERR_PROTOCOL;
 	}
-	char *message = vmsg != NULL ? gemini_strdup(vmsg) :
-		gemini_printf("HTTP %ld %s with no message", st, status[0] ? status : "error");
-	gemini_err_set(e, type, retryable, status[0] ? status : NULL, message);
+	char *message = vmsg != NULL ? kit_strdup(vmsg) :
+		kit_printf("HTTP %ld %s with no message", st, status[0] ? status : "error");
+	kit_err_set(e, type, retryable, status[0] ? status : NULL, message);
 	e->http_status = st;
 	e->retry_after_ms = gemini_retry_delay(error);
 	/* Without RetryInfo the message may still say "Please retry in 36.2s." */
@@ -335,12 +222,12 @@ gemini_status_error(const json_t *error, long http, struct gemini_err *e)
 /* A printable excerpt of a body that is not a Google error: its start, on one
  * line. malloc'd. */
 static char *
-gemini_excerpt(const struct gemini_buf *b)
+gemini_excerpt(const struct kit_buf *b)
 {
 	size_t n = b->len < 200 ? b->len : 200;
 	char *s = malloc(n + 1);
 	if (s == NULL)
-		gemini_oom();
+		kit_oom();
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)b->data[i];
 		s[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
@@ -359,7 +246,7 @@ gemini_excerpt(const struct gemini_buf *b)
  * the non-SSE stream sends it) as an error in e. status is the HTTP status.
  */
 static void
-gemini_body_error(const struct gemini_reply *r, long status, struct gemini_err *e)
+gemini_body_error(const struct gemini_reply *r, long status, struct kit_err *e)
 {
 	json_t *body = r->body.len > 0 ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
 	const json_t *top = json_is_array(body) ? json_array_get(body, 0) : body;
@@ -384,13 +271,13 @@ gemini_body_error(const struct gemini_reply *r, long status, struct gemini_err *
 		char *message;
 		if (r->body.len > 0) {
 			char *ex = gemini_excerpt(&r->body);
-			message = gemini_printf("HTTP %ld with a body that is not a Google error: %s",
+			message = kit_printf("HTTP %ld with a body that is not a Google error: %s",
 						status, ex);
 			free(ex);
 		} else {
-			message = gemini_printf("HTTP %ld with an empty body", status);
+			message = kit_printf("HTTP %ld with an empty body", status);
 		}
-		gemini_err_set(e, type, retryable, NULL, message);
+		kit_err_set(e, type, retryable, NULL, message);
 		e->http_status = status;
 	}
 	json_decref(body);
@@ -398,10 +285,10 @@ gemini_body_error(const struct gemini_reply *r, long status, struct gemini_err *
 
 /* A transfer that failed before a complete response (on_done's error). */
 static void
-gemini_transfer_error(int error, const char *what, struct gemini_err *e)
+gemini_transfer_error(int error, const char *what, struct kit_err *e)
 {
-	gemini_err_set(e, error == HEARTH_ETIMEDOUT ? HEARTH_PERR_TIMEOUT : HEARTH_PERR_NETWORK,
-		       1, NULL, gemini_strdup(what != NULL ? what : "transfer failed"));
+	kit_err_set(e, error == HEARTH_ETIMEDOUT ? HEARTH_PERR_TIMEOUT : HEARTH_PERR_NETWORK,
+		       1, NULL, kit_strdup(what != NULL ? what : "transfer failed"));
 }
 
 /* The request headers, as host->http_start wants them. Release with
@@ -417,7 +304,7 @@ gemini_headers_init(struct gemini_headers *h, const struct gemini *g, int json_b
 	size_t n = 0;
 	memset(h, 0, sizeof *h);
 	if (g->api_key != NULL) {
-		h->key_line = gemini_printf("x-goog-api-key: %s", g->api_key);
+		h->key_line = kit_printf("x-goog-api-key: %s", g->api_key);
 		h->lines[n++] = h->key_line;
 	}
 	if (json_body)
@@ -444,7 +331,7 @@ gemini_urlencode(const char *s)
 	size_t n = strlen(s);
 	char *out = malloc(3 * n + 1), *o = out;
 	if (out == NULL)
-		gemini_oom();
+		kit_oom();
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
 		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
 			*o++ = (char)*p;
@@ -502,7 +389,7 @@ gemini_media_part(const json_t *part)
 		mime = "application/octet-stream";
 	if (data == NULL || data[0] == '\0') {
 		const char *name = gemini_str(part, "name");
-		char *s = gemini_printf("[%s%s%s (%s) was empty]", gemini_str(part, "type"),
+		char *s = kit_printf("[%s%s%s (%s) was empty]", gemini_str(part, "type"),
 					name != NULL ? " " : "", name != NULL ? name : "", mime);
 		json_t *p = json_pack("{s:s}", "text", s);
 		free(s);
@@ -581,7 +468,7 @@ gemini_result_text(const json_t *content)
 {
 	if (json_is_string(content))
 		return json_copy((json_t *)content);
-	struct gemini_buf b = { 0 };
+	struct kit_buf b = { 0 };
 	size_t i;
 	json_t *part;
 	json_array_foreach(content, i, part) {
@@ -589,11 +476,11 @@ gemini_result_text(const json_t *content)
 		if (!json_is_string(t))
 			continue;
 		if (b.len > 0)
-			gemini_buf_add(&b, "\n", 1, SIZE_MAX / 2);
-		gemini_buf_add(&b, json_string_value(t), json_string_length(t), SIZE_MAX / 2);
+			kit_buf_add(&b, "\n", 1, SIZE_MAX / 2);
+		kit_buf_add(&b, json_string_value(t), json_string_length(t), SIZE_MAX / 2);
 	}
 	json_t *s = json_stringn(b.data != NULL ? b.data : "", b.len);
-	gemini_buf_free(&b);
+	kit_buf_free(&b);
 	return s != NULL ? s : json_string("");
 }
 
@@ -667,7 +554,7 @@ gemini_orphan_results(const json_t *tool_msg, const json_t *calls)
 			continue;
 		const char *name = gemini_str(part, "name");
 		json_t *text = gemini_result_text(json_object_get(part, "content"));
-		char *s = gemini_printf("[result of tool %s (call %s)]\n%s", name ? name : "?",
+		char *s = kit_printf("[result of tool %s (call %s)]\n%s", name ? name : "?",
 					id ? id : "?", json_string_value(text));
 		json_array_append_new(out, json_pack("{s:s}", "text", s));
 		free(s);
@@ -709,7 +596,7 @@ gemini_build(const struct gemini *g, const json_t *req, char **why)
 {
 	const json_t *messages = json_object_get(req, "messages");
 	if (!json_is_object(req) || !json_is_array(messages)) {
-		*why = gemini_strdup("the request has no \"messages\" array");
+		*why = kit_strdup("the request has no \"messages\" array");
 		return NULL;
 	}
 	json_t *body = json_object();
@@ -832,7 +719,7 @@ struct hearth_provider_call {
 	enum hearth_finish finish;
 	int finished;                         /* a finishReason (or blockReason) came */
 	int failed;                           /* err says how the call ends */
-	struct gemini_err err;
+	struct kit_err err;
 	int busy;                             /* inside the SSE parser */
 	int cancelled;                        /* cancel() came: no sink call from now on */
 };
@@ -843,7 +730,7 @@ gemini_call_free(struct hearth_provider_call *c)
 	if (c->sse != NULL)
 		c->g->host->sse_free(c->sse);
 	gemini_reply_free(&c->reply);
-	gemini_err_free(&c->err);
+	kit_err_free(&c->err);
 	free(c->sig);
 	free(c->response_id);
 	free(c);
@@ -869,7 +756,7 @@ gemini_fail(struct hearth_provider_call *c, uint32_t type, int retryable, const 
 		free(message);
 		return 1;
 	}
-	gemini_err_set(&c->err, type, retryable, vendor, message);
+	kit_err_set(&c->err, type, retryable, vendor, message);
 	c->err.http_status = c->reply.status;
 	c->failed = 1;
 	return 1;
@@ -889,7 +776,7 @@ gemini_protocol(struct hearth_provider_call *c, const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		gemini_oom();
+		kit_oom();
 	return gemini_fail(c, HEARTH_PERR_PROTOCOL, 0, NULL, s);
 }
 
@@ -972,11 +859,11 @@ gemini_on_call(struct hearth_provider_call *c, const json_t *fc, const char *sig
 	const char *vid = gemini_str(fc, "id");
 	char *id;
 	if (vid != NULL && vid[0] != '\0')
-		id = gemini_strdup(vid);
+		id = kit_strdup(vid);
 	else if (c->response_id != NULL)
-		id = gemini_printf("call_%s_%u", c->response_id, c->n_calls);
+		id = kit_printf("call_%s_%u", c->response_id, c->n_calls);
 	else
-		id = gemini_printf("call_%u_%u", c->serial, c->n_calls);
+		id = kit_printf("call_%u_%u", c->serial, c->n_calls);
 	json_t *meta = sig != NULL ?
 		json_pack("{s:s,s:s}", "provider", "gemini", "thoughtSignature", sig) : NULL;
 	json_t *input = args != NULL ? json_incref((json_t *)args) : json_object();
@@ -1008,14 +895,14 @@ gemini_on_part(struct hearth_provider_call *c, const json_t *part)
 			gemini_delta(c, kind, json_string_value(text), json_string_length(text));
 		if (sig != NULL) {
 			free(c->sig);
-			c->sig = gemini_strdup(sig);
+			c->sig = kit_strdup(sig);
 		}
 	} else if (text != NULL) {
 		gemini_protocol(c, "event %zu: a part's text is not a string", c->n_events);
 	} else if (sig != NULL && c->part != GEMINI_PART_NONE) {
 		/* a signature on its own: it belongs to the part it follows */
 		free(c->sig);
-		c->sig = gemini_strdup(sig);
+		c->sig = kit_strdup(sig);
 	}
 	/* inlineData, executableCode and newer kinds: nothing we keep */
 }
@@ -1048,8 +935,8 @@ gemini_on_finish(struct hearth_provider_call *c, const char *reason, const char 
 	for (size_t i = 0; i < sizeof botched / sizeof botched[0]; i++) {
 		if (strcmp(reason, botched[i]) == 0) {
 			gemini_fail(c, HEARTH_PERR_SERVER, 1, reason, fmsg != NULL ?
-				    gemini_printf("%s: %s", reason, fmsg) :
-				    gemini_printf("the model ended with %s", reason));
+				    kit_printf("%s: %s", reason, fmsg) :
+				    kit_printf("the model ended with %s", reason));
 			return;
 		}
 	}
@@ -1065,20 +952,20 @@ gemini_on_chunk(struct hearth_provider_call *c, const json_t *ev)
 			gemini_protocol(c, "event %zu: its \"error\" is not an object", c->n_events);
 			return;
 		}
-		struct gemini_err e = { 0 };
+		struct kit_err e = { 0 };
 		gemini_status_error(error, 200, &e);
 		if (!c->failed) {
-			gemini_err_free(&c->err);
+			kit_err_free(&c->err);
 			c->err = e;
 			c->failed = 1;
 		} else {
-			gemini_err_free(&e);
+			kit_err_free(&e);
 		}
 		return;
 	}
 	const char *rid = gemini_str(ev, "responseId");
 	if (rid != NULL && rid[0] != '\0' && c->response_id == NULL)
-		c->response_id = gemini_strdup(rid);
+		c->response_id = kit_strdup(rid);
 	gemini_take_usage(c, json_object_get(ev, "usageMetadata"));
 
 	const json_t *cands = json_object_get(ev, "candidates");
@@ -1231,10 +1118,10 @@ gemini_done_cb(void *arg, int error, long status, const char *message)
 		} else if (g->host->sse_finish(c->sse) != 0) {
 			/* Cut short: a retry is likely to get the whole reply. */
 			gemini_fail(c, HEARTH_PERR_PROTOCOL, 1, NULL,
-				    gemini_strdup("the stream ended inside an event"));
+				    kit_strdup("the stream ended inside an event"));
 		} else if (!c->finished) {
 			gemini_fail(c, HEARTH_PERR_PROTOCOL, 1, NULL,
-				    gemini_strdup("the stream ended without a finishReason"));
+				    kit_strdup("the stream ended without a finishReason"));
 		}
 	}
 	gemini_call_unlink(c);
@@ -1243,7 +1130,7 @@ gemini_done_cb(void *arg, int error, long status, const char *message)
 	if (c->usage_seen)
 		c->sink->usage(c->arg, &c->usage);
 	if (c->failed) {
-		struct hearth_provider_error e = gemini_err_view(&c->err);
+		struct hearth_provider_error e = kit_err_view(&c->err);
 		c->sink->done(c->arg, HEARTH_FINISH_ERROR, &e);
 	} else {
 		c->sink->done(c->arg, c->finish, NULL);
@@ -1267,7 +1154,7 @@ gemini_stream(void *state, const json_t *request, const struct hearth_stream_sin
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (text == NULL)
-		gemini_oom();
+		kit_oom();
 	const char *model = gemini_str(request, "model");
 	if (model == NULL || model[0] == '\0')
 		model = g->model;
@@ -1275,12 +1162,12 @@ gemini_stream(void *state, const json_t *request, const struct hearth_stream_sin
 
 	struct hearth_provider_call *c = calloc(1, sizeof *c);
 	if (c == NULL)
-		gemini_oom();
+		kit_oom();
 	c->g = g;
 	c->sink = sink;
 	c->arg = arg;
 	c->serial = ++g->serial;
-	char *url = gemini_printf("%s/v1beta/models/%s:streamGenerateContent?alt=sse",
+	char *url = kit_printf("%s/v1beta/models/%s:streamGenerateContent?alt=sse",
 				  g->base_url, emodel);
 	struct gemini_headers h;
 	gemini_headers_init(&h, g, 1);
@@ -1407,17 +1294,17 @@ gemini_can_generate(const json_t *m)
 
 /* Add one page's models; 0, or -1 with e set. Sets l->page_token when more follow. */
 static int
-gemini_list_take(struct gemini_list *l, struct gemini_err *e)
+gemini_list_take(struct gemini_list *l, struct kit_err *e)
 {
 	json_error_t je;
 	json_t *page = json_loadb(l->reply.body.data != NULL ? l->reply.body.data : "",
 				  l->reply.body.len, 0, &je);
 	const json_t *models = json_object_get(page, "models");
 	if (!json_is_object(page) || (models != NULL && !json_is_array(models))) {
-		gemini_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, page == NULL ?
-			gemini_printf("model list page %d is not JSON: %s at byte %d", l->pages,
+		kit_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, page == NULL ?
+			kit_printf("model list page %d is not JSON: %s at byte %d", l->pages,
 				      je.text, je.position) :
-			gemini_printf("model list page %d has no \"models\" array", l->pages));
+			kit_printf("model list page %d has no \"models\" array", l->pages));
 		json_decref(page);
 		return -1;
 	}
@@ -1440,7 +1327,7 @@ gemini_list_take(struct gemini_list *l, struct gemini_err *e)
 	l->page_token = NULL;
 	const char *next = gemini_str(page, "nextPageToken");
 	if (next != NULL && next[0] != '\0')
-		l->page_token = gemini_strdup(next);
+		l->page_token = kit_strdup(next);
 	json_decref(page);
 	return 0;
 }
@@ -1449,7 +1336,7 @@ static void
 gemini_list_done_cb(void *arg, int error, long status, const char *message)
 {
 	struct gemini_list *l = arg;
-	struct gemini_err e = { 0 };
+	struct kit_err e = { 0 };
 	l->http = NULL;
 	if (l->reply.status == 0)
 		l->reply.status = status;
@@ -1458,16 +1345,16 @@ gemini_list_done_cb(void *arg, int error, long status, const char *message)
 	} else if (l->reply.status != 200) {
 		gemini_body_error(&l->reply, l->reply.status, &e);
 	} else if (l->reply.body_over) {
-		gemini_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, gemini_printf(
+		kit_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, kit_printf(
 			"model list page %d is over %u bytes", l->pages, GEMINI_BODY_MAX));
 	} else if (gemini_list_take(l, &e) == 0 && l->page_token != NULL) {
 		if (l->pages >= GEMINI_MODEL_PAGES_MAX) {
-			gemini_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, gemini_printf(
+			kit_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, kit_printf(
 				"the model list goes on past %d pages", GEMINI_MODEL_PAGES_MAX));
 		} else if (gemini_list_page(l) == 0) {
 			return;
 		} else {
-			gemini_err_set(&e, HEARTH_PERR_NETWORK, 0, NULL, gemini_strdup(
+			kit_err_set(&e, HEARTH_PERR_NETWORK, 0, NULL, kit_strdup(
 				"could not request the next page of the model list"));
 		}
 	}
@@ -1475,14 +1362,14 @@ gemini_list_done_cb(void *arg, int error, long status, const char *message)
 	if (e.message != NULL && e.http_status == 0 && error == 0)
 		e.http_status = l->reply.status;   /* a page the server sent but we cannot use */
 	if (e.message != NULL) {
-		struct hearth_provider_error view = gemini_err_view(&e);
+		struct hearth_provider_error view = kit_err_view(&e);
 		l->done(l->arg, NULL, &view);
 	} else {
 		json_t *models = l->models;
 		l->models = NULL;
 		l->done(l->arg, models, NULL);
 	}
-	gemini_err_free(&e);
+	kit_err_free(&e);
 	gemini_list_free(l);
 }
 
@@ -1494,11 +1381,11 @@ gemini_list_page(struct gemini_list *l)
 	char *url;
 	if (l->page_token != NULL) {
 		char *tok = gemini_urlencode(l->page_token);
-		url = gemini_printf("%s/v1beta/models?pageSize=%d&pageToken=%s", g->base_url,
+		url = kit_printf("%s/v1beta/models?pageSize=%d&pageToken=%s", g->base_url,
 				    GEMINI_MODEL_PAGE_SIZE, tok);
 		free(tok);
 	} else {
-		url = gemini_printf("%s/v1beta/models?pageSize=%d", g->base_url,
+		url = kit_printf("%s/v1beta/models?pageSize=%d", g->base_url,
 				    GEMINI_MODEL_PAGE_SIZE);
 	}
 	gemini_reply_free(&l->reply);
@@ -1532,7 +1419,7 @@ gemini_list_models(void *state,
 	struct gemini *g = state;
 	struct gemini_list *l = calloc(1, sizeof *l);
 	if (l == NULL)
-		gemini_oom();
+		kit_oom();
 	l->g = g;
 	l->done = done;
 	l->arg = arg;
@@ -1602,7 +1489,7 @@ gemini_env_key(const struct hearth_host *host, const char *var)
 	}
 	char *key = strndup(v, n);
 	if (key == NULL)
-		gemini_oom();
+		kit_oom();
 	return key;
 }
 
@@ -1638,12 +1525,12 @@ gemini_init(const struct hearth_host *host, const json_t *config, void **state)
 		gemini_free(g);
 		return HEARTH_EINVAL;
 	}
-	g->base_url = gemini_strdup(url);
+	g->base_url = kit_strdup(url);
 	for (size_t n = strlen(g->base_url); n > 0 && g->base_url[n - 1] == '/'; n--)
 		g->base_url[n - 1] = '\0';
 
 	const char *model = host->config_string(host, "model", GEMINI_DEFAULT_MODEL);
-	g->model = gemini_strdup(gemini_model_id(model[0] != '\0' ? model : GEMINI_DEFAULT_MODEL));
+	g->model = kit_strdup(gemini_model_id(model[0] != '\0' ? model : GEMINI_DEFAULT_MODEL));
 
 	int rc = host->config_int(host, "max_tokens", 0, 0, 10000000, &g->max_tokens);
 	if (rc == 0)

@@ -36,6 +36,8 @@
 
 #include <hearth/provider.h>
 
+#include "kit.h"
+
 #define OLLAMA_DEFAULT_HOST "127.0.0.1"
 #define OLLAMA_DEFAULT_PORT "11434"
 #define OLLAMA_DEFAULT_MODEL "llama3.2"
@@ -44,74 +46,6 @@
 #define OLLAMA_LINE_MAX (16u * 1024 * 1024) /* one NDJSON line */
 
 /* ------------------------------------------------------------ helpers -- */
-
-static void
-ollama_oom(void)
-{
-	fputs("ollama: out of memory\n", stderr);
-	abort();
-}
-
-/* malloc'd, never NULL. */
-static char *
-ollama_strdup(const char *s)
-{
-	char *d = strdup(s);
-	if (d == NULL)
-		ollama_oom();
-	return d;
-}
-
-/* A malloc'd formatted string, never NULL. */
-static char *ollama_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-ollama_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		ollama_oom();
-	return s;
-}
-
-/* A growable byte buffer; data is NUL-terminated once anything was added. */
-struct ollama_buf {
-	char *data;
-	size_t len, cap;
-};
-
-/* Append n bytes, as long as the total stays within max. -1 (nothing added) past it. */
-static int
-ollama_buf_add(struct ollama_buf *b, const char *s, size_t n, size_t max)
-{
-	if (n > max || b->len > max - n)
-		return -1;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (d == NULL)
-			ollama_oom();
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static void
-ollama_buf_free(struct ollama_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof *b);
-}
 
 /* Borrowed; NULL when obj is no object or the member no string. */
 static const char *
@@ -139,7 +73,7 @@ ollama_host_url(const char *value, char **why)
 		vlen--;
 	char *s = strndup(value, vlen);
 	if (s == NULL)
-		ollama_oom();
+		kit_oom();
 	const char *scheme = "http", *port = OLLAMA_DEFAULT_PORT;
 	char *hostport = s, *sep = strstr(s, "://");
 	if (sep != NULL) {
@@ -149,14 +83,14 @@ ollama_host_url(const char *value, char **why)
 		} else if (strcasecmp(s, "https") == 0) {
 			scheme = "https", port = "443";
 		} else {
-			*why = ollama_printf("unknown scheme '%s' (http or https)", s);
+			*why = kit_printf("unknown scheme '%s' (http or https)", s);
 			free(s);
 			return NULL;
 		}
 		hostport = sep + 3;
 	}
 	char *path = strchr(hostport, '/');
-	char *path_copy = ollama_strdup(path != NULL ? path : "");
+	char *path_copy = kit_strdup(path != NULL ? path : "");
 	if (path != NULL)
 		*path = '\0';
 	for (size_t n = strlen(path_copy); n > 0 && path_copy[n - 1] == '/'; n--)
@@ -164,7 +98,7 @@ ollama_host_url(const char *value, char **why)
 
 	/* Checked first, so no message below can quote a password. */
 	if (strpbrk(hostport, "@?#") != NULL) {
-		*why = ollama_strdup("the host holds a character a host name cannot");
+		*why = kit_strdup("the host holds a character a host name cannot");
 		goto fail;
 	}
 	char *host = hostport, *pstr = NULL;
@@ -172,7 +106,7 @@ ollama_host_url(const char *value, char **why)
 	if (host[0] == '[') {
 		char *close = strchr(host, ']');
 		if (close == NULL) {
-			*why = ollama_strdup("an IPv6 address without its closing ']'");
+			*why = kit_strdup("an IPv6 address without its closing ']'");
 			goto fail;
 		}
 		*close = '\0';
@@ -181,7 +115,7 @@ ollama_host_url(const char *value, char **why)
 		if (close[1] == ':')
 			pstr = close + 2;
 		else if (close[1] != '\0') {
-			*why = ollama_printf("unexpected '%s' after the IPv6 address", close + 1);
+			*why = kit_printf("unexpected '%s' after the IPv6 address", close + 1);
 			goto fail;
 		}
 	} else {
@@ -199,7 +133,7 @@ ollama_host_url(const char *value, char **why)
 		long p = strtol(pstr, &end, 10);
 		if (pstr[0] == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535 ||
 		    !isdigit((unsigned char)pstr[0])) {
-			*why = ollama_printf("bad port '%s'", pstr);
+			*why = kit_printf("bad port '%s'", pstr);
 			goto fail;
 		}
 		port = pstr;
@@ -207,13 +141,13 @@ ollama_host_url(const char *value, char **why)
 	for (const char *p = host; *p != '\0'; p++) {
 		unsigned char ch = (unsigned char)*p;
 		if (ch <= ' ' || ch == 0x7f || ch == '@' || ch == '?' || ch == '#') {
-			*why = ollama_strdup("the host holds a character a host name cannot");
+			*why = kit_strdup("the host holds a character a host name cannot");
 			goto fail;
 		}
 	}
 	if (host[0] == '\0')
 		host = OLLAMA_DEFAULT_HOST;
-	char *url = ollama_printf("%s://%s%s%s:%s%s", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+	char *url = kit_printf("%s://%s%s%s:%s%s", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
 				  port, path_copy);
 	free(path_copy);
 	free(s);
@@ -241,52 +175,14 @@ struct ollama {
 	struct ollama_list *lists;          /* model listings in flight */
 };
 
-/* An error on its way to a callback; the strings are owned. */
-struct ollama_err {
-	uint32_t type;
-	long http_status;
-	int retryable;
-	char *message;
-};
-
-static void
-ollama_err_set(struct ollama_err *e, uint32_t type, int retryable, char *message /* stolen */)
-{
-	free(e->message);
-	memset(e, 0, sizeof *e);
-	e->type = type;
-	e->retryable = retryable;
-	e->message = message;
-}
-
-static void
-ollama_err_free(struct ollama_err *e)
-{
-	free(e->message);
-	memset(e, 0, sizeof *e);
-}
-
-/* The ABI view of e, borrowing its strings. */
-static struct hearth_provider_error
-ollama_err_view(const struct ollama_err *e)
-{
-	return (struct hearth_provider_error){
-		.struct_size = sizeof(struct hearth_provider_error),
-		.type = e->type,
-		.http_status = e->http_status,
-		.retryable = e->retryable,
-		.message = e->message,
-	};
-}
-
 /* A printable excerpt of a body: its start, on one line. malloc'd. */
 static char *
-ollama_excerpt(const struct ollama_buf *b)
+ollama_excerpt(const struct kit_buf *b)
 {
 	size_t n = b->len < 200 ? b->len : 200;
 	char *s = malloc(n + 1);
 	if (s == NULL)
-		ollama_oom();
+		kit_oom();
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)b->data[i];
 		s[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
@@ -304,8 +200,8 @@ ollama_excerpt(const struct ollama_buf *b)
  * what came of it; model the model asked for (for the hint a 404 gets).
  */
 static void
-ollama_http_error(long st, const struct ollama_buf *body, const char *model,
-		  struct ollama_err *e)
+ollama_http_error(long st, const struct kit_buf *body, const char *model,
+		  struct kit_err *e)
 {
 	json_t *j = body->len > 0 ? json_loadb(body->data, body->len, 0, NULL) : NULL;
 	const char *vmsg = ollama_str(j, "error");
@@ -336,20 +232,20 @@ ollama_http_error(long st, const struct ollama_buf *body, const char *model,
 
 	char *message;
 	if (vmsg != NULL && st == 404 && model != NULL && strstr(vmsg, "not found") != NULL)
-		message = ollama_printf("%s: run `ollama pull %s`", vmsg, model);
+		message = kit_printf("%s: run `ollama pull %s`", vmsg, model);
 	else if (vmsg != NULL && st == 401)
-		message = ollama_printf("%s: run `ollama signin`", vmsg);
+		message = kit_printf("%s: run `ollama signin`", vmsg);
 	else if (vmsg != NULL)
-		message = ollama_strdup(vmsg);
+		message = kit_strdup(vmsg);
 	else if (body->len > 0) {
 		char *ex = ollama_excerpt(body);
-		message = ollama_printf("HTTP %ld with a body that is not an Ollama error: %s", st,
+		message = kit_printf("HTTP %ld with a body that is not an Ollama error: %s", st,
 					ex);
 		free(ex);
 	} else {
-		message = ollama_printf("HTTP %ld with an empty body", st);
+		message = kit_printf("HTTP %ld with an empty body", st);
 	}
-	ollama_err_set(e, type, retryable, message);
+	kit_err_set(e, type, retryable, NULL, message);
 	e->http_status = st;
 	json_decref(j);
 }
@@ -360,21 +256,21 @@ ollama_http_error(long st, const struct ollama_buf *body, const char *model,
  */
 static void
 ollama_transfer_error(const struct ollama *o, int error, const char *what, int responded,
-		      struct ollama_err *e)
+		      struct kit_err *e)
 {
 	if (error == HEARTH_ETIMEDOUT) {
-		ollama_err_set(e, HEARTH_PERR_TIMEOUT, 1, ollama_strdup(what));
+		kit_err_set(e, HEARTH_PERR_TIMEOUT, 1, NULL, kit_strdup(what));
 	} else if (!responded) {
 		int refused = what != NULL && (strstr(what, "refused") != NULL ||
 					       strstr(what, "Couldn't connect") != NULL ||
 					       strstr(what, "Failed to connect") != NULL);
-		ollama_err_set(e, HEARTH_PERR_NETWORK, 1, refused ?
-			ollama_printf("cannot reach Ollama at %s: connection refused; is "
+		kit_err_set(e, HEARTH_PERR_NETWORK, 1, NULL, refused ?
+			kit_printf("cannot reach Ollama at %s: connection refused; is "
 				      "`ollama serve` running?", o->base_url) :
-			ollama_printf("cannot reach Ollama at %s: %s; is `ollama serve` running?",
+			kit_printf("cannot reach Ollama at %s: %s; is `ollama serve` running?",
 				      o->base_url, what != NULL ? what : "unknown error"));
 	} else {
-		ollama_err_set(e, HEARTH_PERR_NETWORK, 1, ollama_strdup(what));
+		kit_err_set(e, HEARTH_PERR_NETWORK, 1, NULL, kit_strdup(what));
 	}
 }
 
@@ -382,7 +278,7 @@ ollama_transfer_error(const struct ollama *o, int error, const char *what, int r
 
 /* Standard base64 (padding optional, whitespace skipped) into out. -1 if malformed. */
 static int
-ollama_b64_decode(const char *in, struct ollama_buf *out)
+ollama_b64_decode(const char *in, struct kit_buf *out)
 {
 	unsigned acc = 0;
 	int bits = 0;
@@ -401,22 +297,22 @@ ollama_b64_decode(const char *in, struct ollama_buf *out)
 		if (bits >= 8) {
 			bits -= 8;
 			char byte = (char)((acc >> bits) & 0xff);
-			ollama_buf_add(out, &byte, 1, SIZE_MAX / 2);
+			kit_buf_add(out, &byte, 1, SIZE_MAX / 2);
 		}
 	}
-	ollama_buf_add(out, "", 0, 1);
+	kit_buf_add(out, "", 0, 1);
 	return 0;
 }
 
 /* Append text to a message's content, a blank line between pieces. */
 static void
-ollama_add_text(struct ollama_buf *content, const char *text, size_t len)
+ollama_add_text(struct kit_buf *content, const char *text, size_t len)
 {
 	if (text == NULL || len == 0)
 		return;
 	if (content->len > 0)
-		ollama_buf_add(content, "\n\n", 2, SIZE_MAX / 2);
-	ollama_buf_add(content, text, len, SIZE_MAX / 2);
+		kit_buf_add(content, "\n\n", 2, SIZE_MAX / 2);
+	kit_buf_add(content, text, len, SIZE_MAX / 2);
 }
 
 /*
@@ -425,7 +321,7 @@ ollama_add_text(struct ollama_buf *content, const char *text, size_t len)
  * message; a text file goes in as text; other files as a note saying so.
  */
 static void
-ollama_user_parts(const json_t *parts, struct ollama_buf *content, json_t *images)
+ollama_user_parts(const json_t *parts, struct kit_buf *content, json_t *images)
 {
 	size_t i;
 	json_t *part;
@@ -443,30 +339,30 @@ ollama_user_parts(const json_t *parts, struct ollama_buf *content, json_t *image
 			json_array_append_new(images, json_string(data));
 		} else if (strcmp(type, "file") == 0) {
 			char *note = NULL;
-			struct ollama_buf text = { 0 };
+			struct kit_buf text = { 0 };
 			if (mime != NULL && strncasecmp(mime, "text/", 5) == 0 && data != NULL &&
 			    ollama_b64_decode(data, &text) == 0 && text.len > 0 &&
 			    memchr(text.data, '\0', text.len) == NULL) {
 				json_t *valid = json_stringn(text.data, text.len);  /* UTF-8? */
 				if (valid != NULL)
-					note = ollama_printf("[file %s]\n%s", name != NULL ? name : "",
+					note = kit_printf("[file %s]\n%s", name != NULL ? name : "",
 							     text.data);
 				json_decref(valid);
 			}
 			if (note == NULL)
-				note = ollama_printf("[file %s (%s) not sent: Ollama takes text and "
+				note = kit_printf("[file %s (%s) not sent: Ollama takes text and "
 						     "images]", name != NULL ? name : "",
 						     mime != NULL ? mime : "application/octet-stream");
 			ollama_add_text(content, note, strlen(note));
 			free(note);
-			ollama_buf_free(&text);
+			kit_buf_free(&text);
 		}
 	}
 }
 
 /* A message {"role", "content"} with content's text (or ""). New ref. */
 static json_t *
-ollama_message(const char *role, const struct ollama_buf *content)
+ollama_message(const char *role, const struct kit_buf *content)
 {
 	return json_pack("{s:s,s:s%}", "role", role, "content",
 			 content->data != NULL ? content->data : "", content->len);
@@ -476,23 +372,23 @@ ollama_message(const char *role, const struct ollama_buf *content)
 static json_t *
 ollama_tool_message(const char *name, const json_t *result)
 {
-	struct ollama_buf content = { 0 };
+	struct kit_buf content = { 0 };
 	json_t *images = json_array();
 	if (result == NULL) {
 		ollama_add_text(&content, "no result: the call did not run", 31);
 	} else {
 		const json_t *c = json_object_get(result, "content");
 		if (json_is_true(json_object_get(result, "is_error")))
-			ollama_buf_add(&content, "error: ", 7, SIZE_MAX / 2);
+			kit_buf_add(&content, "error: ", 7, SIZE_MAX / 2);
 		if (json_is_string(c))
-			ollama_buf_add(&content, json_string_value(c), json_string_length(c),
+			kit_buf_add(&content, json_string_value(c), json_string_length(c),
 				       SIZE_MAX / 2);
 		else if (json_is_array(c)) {
-			struct ollama_buf sub = { 0 };
+			struct kit_buf sub = { 0 };
 			ollama_user_parts(c, &sub, images);
 			if (sub.len > 0)
-				ollama_buf_add(&content, sub.data, sub.len, SIZE_MAX / 2);
-			ollama_buf_free(&sub);
+				kit_buf_add(&content, sub.data, sub.len, SIZE_MAX / 2);
+			kit_buf_free(&sub);
 		}
 	}
 	json_t *m = ollama_message("tool", &content);
@@ -500,7 +396,7 @@ ollama_tool_message(const char *name, const json_t *result)
 		json_object_set(m, "images", images);
 	json_object_set_new(m, "tool_name", json_string(name != NULL ? name : ""));
 	json_decref(images);
-	ollama_buf_free(&content);
+	kit_buf_free(&content);
 	return m;
 }
 
@@ -545,7 +441,7 @@ ollama_place_results(json_t *out, const json_t *calls, const json_t *parts)
 		/* No call to pair it with (its message was dropped): keep it as user text. */
 		const char *name = ollama_str(part, "name");
 		json_t *m = ollama_tool_message(name, part);
-		char *text = ollama_printf("[result of tool %s (call %s)]\n%s",
+		char *text = kit_printf("[result of tool %s (call %s)]\n%s",
 					   name != NULL ? name : "?", rid != NULL ? rid : "?",
 					   ollama_str(m, "content"));
 		json_object_set_new(m, "role", json_string("user"));
@@ -560,7 +456,7 @@ ollama_place_results(json_t *out, const json_t *calls, const json_t *parts)
 static json_t *
 ollama_assistant_message(const json_t *parts, json_t *calls)
 {
-	struct ollama_buf content = { 0 }, thinking = { 0 };
+	struct kit_buf content = { 0 }, thinking = { 0 };
 	json_t *tool_calls = json_array();
 	size_t i;
 	json_t *part;
@@ -592,8 +488,8 @@ ollama_assistant_message(const json_t *parts, json_t *calls)
 	if (json_array_size(tool_calls) > 0)
 		json_object_set(m, "tool_calls", tool_calls);
 	json_decref(tool_calls);
-	ollama_buf_free(&content);
-	ollama_buf_free(&thinking);
+	kit_buf_free(&content);
+	kit_buf_free(&thinking);
 	return m;
 }
 
@@ -603,7 +499,7 @@ ollama_build(const struct ollama *o, const json_t *req, char **why)
 {
 	const json_t *messages = json_object_get(req, "messages");
 	if (!json_is_object(req) || !json_is_array(messages)) {
-		*why = ollama_strdup("the request has no \"messages\" array");
+		*why = kit_strdup("the request has no \"messages\" array");
 		return NULL;
 	}
 	const char *model = ollama_str(req, "model");
@@ -635,7 +531,7 @@ ollama_build(const struct ollama *o, const json_t *req, char **why)
 			json_array_clear(calls);
 		}
 		if (strcmp(role, "user") == 0) {
-			struct ollama_buf content = { 0 };
+			struct kit_buf content = { 0 };
 			json_t *images = json_array();
 			ollama_user_parts(parts, &content, images);
 			if (content.len > 0 || json_array_size(images) > 0) {
@@ -645,7 +541,7 @@ ollama_build(const struct ollama *o, const json_t *req, char **why)
 				json_array_append_new(out, m);
 			}
 			json_decref(images);
-			ollama_buf_free(&content);
+			kit_buf_free(&content);
 		} else {
 			json_t *m = ollama_assistant_message(parts, calls);
 			if (json_string_length(json_object_get(m, "content")) > 0 ||
@@ -715,13 +611,13 @@ struct hearth_provider_call {
 	uint64_t req_hash;                  /* of the request body, for made ids */
 	struct hearth_ndjson *nd;
 	long status;
-	struct ollama_buf body;             /* a non-200 body */
+	struct kit_buf body;             /* a non-200 body */
 	enum ollama_part part;              /* the part being streamed */
 	size_t n_tool_calls;
 	enum hearth_finish finish;
 	int stopped;                        /* the done:true line came */
 	int failed;                         /* err says how the call ends */
-	struct ollama_err err;
+	struct kit_err err;
 	int busy;                           /* inside the NDJSON parser */
 	int cancelled;                      /* cancel() came: no sink call from now on */
 };
@@ -731,8 +627,8 @@ ollama_call_free(struct hearth_provider_call *c)
 {
 	if (c->nd != NULL)
 		c->o->host->ndjson_free(c->nd);
-	ollama_buf_free(&c->body);
-	ollama_err_free(&c->err);
+	kit_buf_free(&c->body);
+	kit_err_free(&c->err);
 	free(c->model);
 	free(c);
 }
@@ -757,7 +653,7 @@ ollama_fail(struct hearth_provider_call *c, uint32_t type, int retryable,
 		free(message);
 		return 1;
 	}
-	ollama_err_set(&c->err, type, retryable, message);
+	kit_err_set(&c->err, type, retryable, NULL, message);
 	c->failed = 1;
 	return 1;
 }
@@ -831,7 +727,7 @@ ollama_make_id(const struct hearth_provider_call *c, const json_t *line, size_t 
 	if (a != NULL)
 		h = ollama_fnv(h, a, strlen(a));
 	free(a);
-	return ollama_printf("ollama_%016llx", (unsigned long long)h);
+	return kit_printf("ollama_%016llx", (unsigned long long)h);
 }
 
 /* The tool_calls of a message line. */
@@ -840,7 +736,7 @@ ollama_on_tool_calls(struct hearth_provider_call *c, const json_t *line, const j
 		     size_t line_no)
 {
 	if (!json_is_array(calls)) {
-		ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+		ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 			"line %zu: \"tool_calls\" is not an array", line_no));
 		return;
 	}
@@ -850,7 +746,7 @@ ollama_on_tool_calls(struct hearth_provider_call *c, const json_t *line, const j
 		const json_t *fn = json_object_get(tc, "function");
 		const char *name = ollama_str(fn, "name");
 		if (name == NULL || name[0] == '\0') {
-			ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+			ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 				"line %zu: tool call %zu has no function name", line_no, i));
 			return;
 		}
@@ -865,19 +761,19 @@ ollama_on_tool_calls(struct hearth_provider_call *c, const json_t *line, const j
 			input = json_loadb(json_string_value(args), json_string_length(args), 0, NULL);
 			if (!json_is_object(input)) {
 				json_decref(input);
-				ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+				ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 					"line %zu: tool call %zu (%s): its arguments are not a JSON "
 					"object", line_no, i, name));
 				return;
 			}
 		} else {
-			ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+			ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 				"line %zu: tool call %zu (%s): its arguments are not a JSON object",
 				line_no, i, name));
 			return;
 		}
 		const char *given = ollama_str(tc, "id");
-		char *id = given != NULL && given[0] != '\0' ? ollama_strdup(given) :
+		char *id = given != NULL && given[0] != '\0' ? kit_strdup(given) :
 			ollama_make_id(c, line, c->n_tool_calls, name, input);
 		ollama_part_end(c);
 		c->n_tool_calls++;
@@ -928,29 +824,29 @@ ollama_line_cb(void *arg, json_t *line, size_t line_no)
 	if (c->stopped)
 		return 0;
 	if (!json_is_object(line)) {
-		return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+		return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 			"line %zu is not a JSON object", line_no));
 	}
 	const json_t *error = json_object_get(line, "error");
 	if (error != NULL) {
 		if (!json_is_string(error))
-			return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+			return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 				"line %zu: an error that is not a string", line_no));
 		int retryable;
 		uint32_t type = ollama_line_errtype(json_string_value(error), &retryable);
 		ollama_part_end(c);
-		return ollama_fail(c, type, retryable, ollama_strdup(json_string_value(error)));
+		return ollama_fail(c, type, retryable, kit_strdup(json_string_value(error)));
 	}
 	const json_t *message = json_object_get(line, "message");
 	if (message != NULL) {
 		if (!json_is_object(message))
-			return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+			return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 				"line %zu: \"message\" is not an object", line_no));
 		const json_t *thinking = json_object_get(message, "thinking");
 		const json_t *content = json_object_get(message, "content");
 		if ((thinking != NULL && !json_is_string(thinking)) ||
 		    (content != NULL && !json_is_string(content)))
-			return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+			return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 				"line %zu: message content or thinking is not a string", line_no));
 		ollama_delta(c, OLLAMA_PART_THINKING, thinking);
 		ollama_delta(c, OLLAMA_PART_TEXT, content);
@@ -962,7 +858,7 @@ ollama_line_cb(void *arg, json_t *line, size_t line_no)
 	}
 	const json_t *done = json_object_get(line, "done");
 	if (done != NULL && !json_is_boolean(done))
-		return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+		return ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 			"line %zu: \"done\" is not a boolean", line_no));
 	if (json_is_true(done)) {
 		ollama_part_end(c);
@@ -1002,11 +898,11 @@ ollama_parse_failed(struct hearth_provider_call *c, int rc)
 	if (c->failed)
 		return;
 	if (rc == HEARTH_ELIMIT)
-		ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+		ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 			"a line is longer than %u bytes (%s)", OLLAMA_LINE_MAX,
 			host->ndjson_error(c->nd)));
 	else
-		ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+		ollama_fail(c, HEARTH_PERR_PROTOCOL, 0, kit_printf(
 			"malformed NDJSON stream: %s", host->ndjson_error(c->nd)));
 }
 
@@ -1018,7 +914,7 @@ ollama_data_cb(void *arg, const char *data, size_t len)
 		return 1;
 	if (c->status != 200 || c->nd == NULL) {
 		if (c->body.len < OLLAMA_BODY_MAX)
-			ollama_buf_add(&c->body, data, len < OLLAMA_BODY_MAX - c->body.len ? len :
+			kit_buf_add(&c->body, data, len < OLLAMA_BODY_MAX - c->body.len ? len :
 				       OLLAMA_BODY_MAX - c->body.len, OLLAMA_BODY_MAX);
 		return 0;
 	}
@@ -1062,7 +958,7 @@ ollama_done_cb(void *arg, int error, long status, const char *message)
 				ollama_parse_failed(c, rc);
 			else if (!c->stopped)
 				/* Cut short: a retry is likely to get the whole reply. */
-				ollama_fail(c, HEARTH_PERR_PROTOCOL, 1, ollama_strdup(
+				ollama_fail(c, HEARTH_PERR_PROTOCOL, 1, kit_strdup(
 					"stream ended before a \"done\": true line"));
 		}
 	}
@@ -1071,7 +967,7 @@ ollama_done_cb(void *arg, int error, long status, const char *message)
 	void *sarg = c->arg;
 	if (c->failed) {
 		ollama_part_end(c);
-		struct hearth_provider_error e = ollama_err_view(&c->err);
+		struct hearth_provider_error e = kit_err_view(&c->err);
 		sink->done(sarg, HEARTH_FINISH_ERROR, &e);
 	} else {
 		sink->done(sarg, c->finish != 0 ? c->finish : HEARTH_FINISH_END_TURN, NULL);
@@ -1095,14 +991,14 @@ ollama_stream(void *state, const json_t *request, const struct hearth_stream_sin
 	char *text = json_dumps(body, JSON_COMPACT);
 	struct hearth_provider_call *c = calloc(1, sizeof *c);
 	if (text == NULL || c == NULL)
-		ollama_oom();
+		kit_oom();
 	c->o = o;
 	c->sink = sink;
 	c->arg = arg;
-	c->model = ollama_strdup(ollama_str(body, "model"));
+	c->model = kit_strdup(ollama_str(body, "model"));
 	c->req_hash = ollama_fnv(14695981039346656037ull, text, strlen(text));
 	json_decref(body);
-	char *url = ollama_printf("%s/api/chat", o->base_url);
+	char *url = kit_printf("%s/api/chat", o->base_url);
 	static const char *const headers[] = { "content-type: application/json",
 					       "accept: application/x-ndjson", NULL };
 	struct hearth_http_request req = {
@@ -1158,14 +1054,14 @@ struct ollama_list {
 	void (*done)(void *arg, json_t *models, const struct hearth_provider_error *err);
 	void *arg;
 	long status;
-	struct ollama_buf body;
+	struct kit_buf body;
 	int body_over;
 };
 
 static void
 ollama_list_free(struct ollama_list *l)
 {
-	ollama_buf_free(&l->body);
+	kit_buf_free(&l->body);
 	free(l);
 }
 
@@ -1194,7 +1090,7 @@ static int
 ollama_list_data_cb(void *arg, const char *data, size_t len)
 {
 	struct ollama_list *l = arg;
-	if (ollama_buf_add(&l->body, data, len, OLLAMA_TAGS_MAX) != 0) {
+	if (kit_buf_add(&l->body, data, len, OLLAMA_TAGS_MAX) != 0) {
 		l->body_over = 1;
 		return 1;
 	}
@@ -1203,16 +1099,16 @@ ollama_list_data_cb(void *arg, const char *data, size_t len)
 
 /* The models of a /api/tags body: a new array, or NULL with e set. */
 static json_t *
-ollama_list_take(const struct ollama_list *l, struct ollama_err *e)
+ollama_list_take(const struct ollama_list *l, struct kit_err *e)
 {
 	json_error_t je;
 	json_t *tags = json_loadb(l->body.data != NULL ? l->body.data : "", l->body.len, 0, &je);
 	const json_t *models = json_object_get(tags, "models");
 	if (!json_is_array(models)) {
-		ollama_err_set(e, HEARTH_PERR_PROTOCOL, 0, tags == NULL ?
-			ollama_printf("the model list is not JSON: %s at byte %d", je.text,
+		kit_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, tags == NULL ?
+			kit_printf("the model list is not JSON: %s at byte %d", je.text,
 				      je.position) :
-			ollama_strdup("the model list has no \"models\" array"));
+			kit_strdup("the model list has no \"models\" array"));
 		json_decref(tags);
 		return NULL;
 	}
@@ -1239,13 +1135,13 @@ static void
 ollama_list_done_cb(void *arg, int error, long status, const char *message)
 {
 	struct ollama_list *l = arg;
-	struct ollama_err e = { 0 };
+	struct kit_err e = { 0 };
 	json_t *models = NULL;
 	l->http = NULL;
 	if (l->status == 0)
 		l->status = status;
 	if (l->body_over)
-		ollama_err_set(&e, HEARTH_PERR_PROTOCOL, 0, ollama_printf(
+		kit_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, kit_printf(
 			"the model list is over %u bytes", OLLAMA_TAGS_MAX));
 	else if (error != 0)
 		ollama_transfer_error(l->o, error, message, l->status != 0, &e);
@@ -1255,12 +1151,12 @@ ollama_list_done_cb(void *arg, int error, long status, const char *message)
 		models = ollama_list_take(l, &e);
 	ollama_list_unlink(l);
 	if (models == NULL) {
-		struct hearth_provider_error view = ollama_err_view(&e);
+		struct hearth_provider_error view = kit_err_view(&e);
 		l->done(l->arg, NULL, &view);
 	} else {
 		l->done(l->arg, models, NULL);
 	}
-	ollama_err_free(&e);
+	kit_err_free(&e);
 	ollama_list_free(l);
 }
 
@@ -1272,11 +1168,11 @@ ollama_list_models(void *state,
 	struct ollama *o = state;
 	struct ollama_list *l = calloc(1, sizeof *l);
 	if (l == NULL)
-		ollama_oom();
+		kit_oom();
 	l->o = o;
 	l->done = done;
 	l->arg = arg;
-	char *url = ollama_printf("%s/api/tags", o->base_url);
+	char *url = kit_printf("%s/api/tags", o->base_url);
 	struct hearth_http_request req = {
 		.struct_size = sizeof req,
 		.method = "GET",
@@ -1363,7 +1259,7 @@ ollama_init(const struct hearth_host *host, const json_t *config, void **state)
 	}
 
 	const char *model = host->config_string(host, "model", OLLAMA_DEFAULT_MODEL);
-	o->model = ollama_strdup(model[0] != '\0' ? model : OLLAMA_DEFAULT_MODEL);
+	o->model = kit_strdup(model[0] != '\0' ? model : OLLAMA_DEFAULT_MODEL);
 
 	int rc = host->config_bool(host, "think", 0, &o->think);
 	if (rc == 0)

@@ -37,6 +37,8 @@
 
 #include <hearth/provider.h>
 
+#include "kit.h"
+
 #define OPENAI_DEFAULT_URL "https://api.openai.com/v1"
 #define OPENAI_DEFAULT_MODEL "gpt-4.1"
 #define OPENAI_DEFAULT_KEY_ENV "OPENAI_API_KEY"
@@ -47,76 +49,6 @@
 #define OPENAI_RETRY_AFTER_MAX_MS (24ull * 3600 * 1000)
 
 /* ------------------------------------------------------------ helpers -- */
-
-static void
-openai_oom(void)
-{
-	fputs("openai: out of memory\n", stderr);
-	abort();
-}
-
-/* malloc'd, never NULL. */
-static char *
-openai_strdup(const char *s)
-{
-	char *d = strdup(s);
-	if (d == NULL)
-		openai_oom();
-	return d;
-}
-
-/* A malloc'd formatted string, never NULL. */
-static char *openai_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-openai_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		openai_oom();
-	return s;
-}
-
-/* A growable byte buffer; data is NUL-terminated once anything was added. */
-struct openai_buf {
-	char *data;
-	size_t len, cap;
-};
-
-/* Append n bytes, as long as the total stays within max. -1 (nothing added) past it. */
-static int
-openai_buf_add(struct openai_buf *b, const char *s, size_t n, size_t max)
-{
-	if (n > max || b->len > max - n)
-		return -1;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (d == NULL)
-			openai_oom();
-		b->data = d;
-		b->cap = cap;
-	}
-	if (n > 0)
-		memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static void
-openai_buf_free(struct openai_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
 
 /* jansson getters that tolerate anything. Borrowed results. */
 static const char *
@@ -155,52 +87,6 @@ struct openai {
 	struct openai_list *lists;           /* model listings in flight */
 };
 
-/* An error on its way to a callback; the strings are owned. */
-struct openai_err {
-	uint32_t type;
-	long http_status;
-	int retryable;
-	uint64_t retry_after_ms;
-	char *message;
-	char *vendor_code;
-};
-
-static void
-openai_err_set(struct openai_err *e, uint32_t type, int retryable, const char *vendor_code,
-	       char *message /* stolen */)
-{
-	free(e->message);
-	free(e->vendor_code);
-	memset(e, 0, sizeof *e);
-	e->type = type;
-	e->retryable = retryable;
-	e->vendor_code = vendor_code != NULL ? openai_strdup(vendor_code) : NULL;
-	e->message = message;
-}
-
-static void
-openai_err_free(struct openai_err *e)
-{
-	free(e->message);
-	free(e->vendor_code);
-	memset(e, 0, sizeof *e);
-}
-
-/* The ABI view of e, borrowing its strings. */
-static struct hearth_provider_error
-openai_err_view(const struct openai_err *e)
-{
-	return (struct hearth_provider_error){
-		.struct_size = sizeof(struct hearth_provider_error),
-		.type = e->type,
-		.http_status = e->http_status,
-		.retryable = e->retryable,
-		.retry_after_ms = e->retry_after_ms,
-		.message = e->message,
-		.vendor_code = e->vendor_code,
-	};
-}
-
 /* What a response said before and besides its stream. */
 struct openai_reply {
 	long status;
@@ -211,7 +97,7 @@ struct openai_reply {
 	char *should_retry;
 	char *request_id;
 	char *content_type;
-	struct openai_buf body; /* a non-200 or non-stream body, or the model list */
+	struct kit_buf body; /* a non-200 or non-stream body, or the model list */
 	int body_over;          /* the body was longer than OPENAI_BODY_MAX */
 };
 
@@ -225,7 +111,7 @@ openai_reply_free(struct openai_reply *r)
 	free(r->should_retry);
 	free(r->request_id);
 	free(r->content_type);
-	openai_buf_free(&r->body);
+	kit_buf_free(&r->body);
 	memset(r, 0, sizeof *r);
 }
 
@@ -251,7 +137,7 @@ openai_reply_headers(struct openai_reply *r, long status, const char *const *nam
 		for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
 			char **slot = (char **)((char *)r + map[k].off);
 			if (strcmp(names[i], map[k].name) == 0 && *slot == NULL)
-				*slot = openai_strdup(values[i]);
+				*slot = kit_strdup(values[i]);
 		}
 	}
 }
@@ -261,9 +147,9 @@ openai_reply_body(struct openai_reply *r, const char *data, size_t len)
 {
 	if (r->body_over)
 		return;
-	if (openai_buf_add(&r->body, data, len, OPENAI_BODY_MAX) != 0) {
+	if (kit_buf_add(&r->body, data, len, OPENAI_BODY_MAX) != 0) {
 		size_t room = OPENAI_BODY_MAX - r->body.len;
-		openai_buf_add(&r->body, data, room, OPENAI_BODY_MAX);
+		kit_buf_add(&r->body, data, room, OPENAI_BODY_MAX);
 		r->body_over = 1;
 	}
 }
@@ -406,12 +292,12 @@ openai_errtype(const char *code, const char *type, const char *message, uint32_t
 /* A printable excerpt of a body that is not an OpenAI error: its start, on one
  * line. malloc'd. */
 static char *
-openai_excerpt(const struct openai_buf *b)
+openai_excerpt(const struct kit_buf *b)
 {
 	size_t n = b->len < 200 ? b->len : 200;
 	char *s = malloc(n + 1);
 	if (s == NULL)
-		openai_oom();
+		kit_oom();
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)b->data[i];
 		s[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
@@ -428,7 +314,7 @@ openai_excerpt(const struct openai_buf *b)
 /* A complete response with a status other than 200, as an error in e (whose old
  * strings are freed; free the new ones with openai_err_free). */
 static void
-openai_http_error(const struct openai_reply *r, struct openai_err *e)
+openai_http_error(const struct openai_reply *r, struct kit_err *e)
 {
 	json_t *body = r->body.len > 0 ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
 	const json_t *error = json_object_get(body, "error");
@@ -485,20 +371,20 @@ openai_http_error(const struct openai_reply *r, struct openai_err *e)
 
 	char *message;
 	if (vmsg != NULL) {
-		message = openai_strdup(vmsg);
+		message = kit_strdup(vmsg);
 	} else if (st == 200) {
 		char *ex = openai_excerpt(&r->body);
-		message = openai_printf("HTTP 200 with Content-Type %s, not an event stream: %s",
+		message = kit_printf("HTTP 200 with Content-Type %s, not an event stream: %s",
 					r->content_type != NULL ? r->content_type : "(none)", ex);
 		free(ex);
 	} else if (r->body.len > 0) {
 		char *ex = openai_excerpt(&r->body);
-		message = openai_printf("HTTP %ld with a body that is not an OpenAI error: %s", st, ex);
+		message = kit_printf("HTTP %ld with a body that is not an OpenAI error: %s", st, ex);
 		free(ex);
 	} else {
-		message = openai_printf("HTTP %ld with an empty body", st);
+		message = kit_printf("HTTP %ld with an empty body", st);
 	}
-	openai_err_set(e, type, retryable, vcode != NULL ? vcode : vtype, message);
+	kit_err_set(e, type, retryable, vcode != NULL ? vcode : vtype, message);
 	e->http_status = st;
 	e->retry_after_ms = openai_retry_after(r);
 	json_decref(body);
@@ -506,12 +392,12 @@ openai_http_error(const struct openai_reply *r, struct openai_err *e)
 
 /* A transfer that failed before a complete response (on_done's error). */
 static void
-openai_transfer_error(int error, const char *what, struct openai_err *e)
+openai_transfer_error(int error, const char *what, struct kit_err *e)
 {
 	if (error == HEARTH_ETIMEDOUT)
-		openai_err_set(e, HEARTH_PERR_TIMEOUT, 1, NULL, openai_strdup(what));
+		kit_err_set(e, HEARTH_PERR_TIMEOUT, 1, NULL, kit_strdup(what));
 	else
-		openai_err_set(e, HEARTH_PERR_NETWORK, 1, NULL, openai_strdup(what));
+		kit_err_set(e, HEARTH_PERR_NETWORK, 1, NULL, kit_strdup(what));
 }
 
 /* The request headers, as host->http_start wants them. Release with
@@ -527,7 +413,7 @@ openai_headers_init(struct openai_headers *h, const struct openai *a, int json_b
 	size_t n = 0;
 	memset(h, 0, sizeof *h);
 	if (a->api_key != NULL) {
-		h->key_line = openai_printf("Authorization: Bearer %s", a->api_key);
+		h->key_line = kit_printf("Authorization: Bearer %s", a->api_key);
 		h->lines[n++] = h->key_line;
 	}
 	if (json_body) {
@@ -563,7 +449,7 @@ static char *
 openai_data_url(const json_t *part)
 {
 	const char *mime = openai_str(part, "mime");
-	return openai_printf("data:%s;base64,%s", mime != NULL ? mime : "application/octet-stream",
+	return kit_printf("data:%s;base64,%s", mime != NULL ? mime : "application/octet-stream",
 			     openai_s(openai_str(part, "data")));
 }
 
@@ -573,7 +459,7 @@ openai_unsent_note(const json_t *part, const char *why)
 {
 	const char *name = openai_str(part, "name");
 	const char *mime = openai_str(part, "mime");
-	char *s = openai_printf("[%s%s%s (%s) not sent: %s]", openai_s(openai_str(part, "type")),
+	char *s = kit_printf("[%s%s%s (%s) not sent: %s]", openai_s(openai_str(part, "type")),
 				name != NULL ? " " : "", openai_s(name),
 				mime != NULL ? mime : "application/octet-stream", why);
 	json_t *v = json_string(s);
@@ -679,11 +565,11 @@ static char *
 openai_result_text(const json_t *part)
 {
 	const json_t *content = json_object_get(part, "content");
-	struct openai_buf b = { 0 };
+	struct kit_buf b = { 0 };
 	if (json_is_true(json_object_get(part, "is_error")))
-		openai_buf_add(&b, "[tool error] ", 13, SIZE_MAX / 2);
+		kit_buf_add(&b, "[tool error] ", 13, SIZE_MAX / 2);
 	if (json_is_string(content)) {
-		openai_buf_add(&b, json_string_value(content), json_string_length(content),
+		kit_buf_add(&b, json_string_value(content), json_string_length(content),
 			       SIZE_MAX / 2);
 	} else if (json_is_array(content)) {
 		size_t i;
@@ -694,13 +580,13 @@ openai_result_text(const json_t *part)
 			if (t == NULL)
 				continue;
 			if (!first)
-				openai_buf_add(&b, "\n", 1, SIZE_MAX / 2);
-			openai_buf_add(&b, json_string_value(t), json_string_length(t), SIZE_MAX / 2);
+				kit_buf_add(&b, "\n", 1, SIZE_MAX / 2);
+			kit_buf_add(&b, json_string_value(t), json_string_length(t), SIZE_MAX / 2);
 			first = 0;
 		}
 	}
 	if (b.data == NULL)
-		return openai_strdup("");
+		return kit_strdup("");
 	return b.data;
 }
 
@@ -711,7 +597,7 @@ openai_arguments(const json_t *part)
 	const json_t *input = json_object_get(part, "input");
 	char *s = json_is_object(input) ? json_dumps(input, JSON_COMPACT) : strdup("{}");
 	if (s == NULL)
-		openai_oom();
+		kit_oom();
 	return s;
 }
 
@@ -777,7 +663,7 @@ openai_chat_flush(json_t *out, struct openai_pairing *p)
 static void
 openai_chat_assistant(json_t *out, const json_t *parts, struct openai_pairing *p)
 {
-	struct openai_buf text = { 0 };
+	struct kit_buf text = { 0 };
 	json_t *calls = json_array();
 	size_t i;
 	json_t *part;
@@ -785,7 +671,7 @@ openai_chat_assistant(json_t *out, const json_t *parts, struct openai_pairing *p
 		const char *type = openai_s(openai_str(part, "type"));
 		const json_t *t = openai_part_text(part);
 		if (strcmp(type, "text") == 0 && t != NULL) {
-			openai_buf_add(&text, json_string_value(t), json_string_length(t), SIZE_MAX / 2);
+			kit_buf_add(&text, json_string_value(t), json_string_length(t), SIZE_MAX / 2);
 		} else if (strcmp(type, "tool_call") == 0) {
 			const char *id = openai_call_id(part);
 			char *args = openai_arguments(part);
@@ -805,7 +691,7 @@ openai_chat_assistant(json_t *out, const json_t *parts, struct openai_pairing *p
 		json_array_append_new(out, m);
 	}
 	json_decref(calls);
-	openai_buf_free(&text);
+	kit_buf_free(&text);
 }
 
 static void
@@ -864,19 +750,19 @@ openai_resp_reasoning(const json_t *part)
 }
 
 static void
-openai_resp_text_flush(json_t *out, struct openai_buf *text)
+openai_resp_text_flush(json_t *out, struct kit_buf *text)
 {
 	if (text->len > 0)
 		json_array_append_new(out, json_pack("{s:s,s:s%}", "role", "assistant", "content",
 						     text->data, text->len));
-	openai_buf_free(text);
+	kit_buf_free(text);
 }
 
 /* The Responses API: an assistant message as items, in the order of its parts. */
 static void
 openai_resp_assistant(json_t *out, const json_t *parts, struct openai_pairing *p)
 {
-	struct openai_buf text = { 0 };
+	struct kit_buf text = { 0 };
 	size_t i;
 	json_t *part;
 	json_array_foreach(parts, i, part) {
@@ -884,7 +770,7 @@ openai_resp_assistant(json_t *out, const json_t *parts, struct openai_pairing *p
 		const json_t *t = openai_part_text(part);
 		if (strcmp(type, "text") == 0) {
 			if (t != NULL)
-				openai_buf_add(&text, json_string_value(t), json_string_length(t),
+				kit_buf_add(&text, json_string_value(t), json_string_length(t),
 					       SIZE_MAX / 2);
 		} else if (strcmp(type, "reasoning") == 0) {
 			json_t *item = openai_resp_reasoning(part);
@@ -960,7 +846,7 @@ openai_build(const struct openai *a, const json_t *req, char **why)
 {
 	const json_t *messages = json_object_get(req, "messages");
 	if (!json_is_object(req) || !json_is_array(messages)) {
-		*why = openai_strdup("the request has no \"messages\" array");
+		*why = kit_strdup("the request has no \"messages\" array");
 		return NULL;
 	}
 	const char *model = openai_str(req, "model");
@@ -1058,7 +944,7 @@ struct openai_tool {
 	char *id;               /* owned: the call id (call_...), or NULL */
 	char *name;             /* owned, or NULL */
 	char *item_id;          /* owned: responses' item id (fc_...), or NULL */
-	struct openai_buf args; /* the argument fragments so far */
+	struct kit_buf args; /* the argument fragments so far */
 	int sent;               /* went to the sink */
 };
 
@@ -1081,7 +967,7 @@ struct hearth_provider_call {
 	enum hearth_finish finish;
 	int stopped;                          /* the terminator came */
 	int failed;                           /* err says how the call ends */
-	struct openai_err err;
+	struct kit_err err;
 	int busy;                             /* inside the SSE parser */
 	int cancelled;                        /* cancel() came: no sink call from now on */
 };
@@ -1095,11 +981,11 @@ openai_call_free(struct hearth_provider_call *c)
 		free(c->tools[i].id);
 		free(c->tools[i].name);
 		free(c->tools[i].item_id);
-		openai_buf_free(&c->tools[i].args);
+		kit_buf_free(&c->tools[i].args);
 	}
 	free(c->reasoning_id);
 	openai_reply_free(&c->reply);
-	openai_err_free(&c->err);
+	kit_err_free(&c->err);
 	free(c);
 }
 
@@ -1123,7 +1009,7 @@ openai_fail(struct hearth_provider_call *c, uint32_t type, int retryable, const 
 		free(message);
 		return 1;
 	}
-	openai_err_set(&c->err, type, retryable, vendor, message);
+	kit_err_set(&c->err, type, retryable, vendor, message);
 	c->failed = 1;
 	return 1;
 }
@@ -1142,7 +1028,7 @@ openai_protocol(struct hearth_provider_call *c, const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		openai_oom();
+		kit_oom();
 	return openai_fail(c, HEARTH_PERR_PROTOCOL, 0, NULL, s);
 }
 
@@ -1238,7 +1124,7 @@ openai_tool_append(struct hearth_provider_call *c, struct openai_tool *t, const 
 {
 	if (!json_is_string(frag))
 		return 0;
-	if (openai_buf_add(&t->args, json_string_value(frag), json_string_length(frag),
+	if (kit_buf_add(&t->args, json_string_value(frag), json_string_length(frag),
 			   OPENAI_ARGS_MAX) != 0)
 		return openai_protocol(c, "the arguments of tool call %lld are over %u bytes",
 				       t->index, OPENAI_ARGS_MAX);
@@ -1288,8 +1174,8 @@ openai_tool_send(struct hearth_provider_call *c, struct openai_tool *t)
 		}
 	}
 	openai_part_close(c, NULL);
-	char *id = t->id != NULL && t->id[0] != '\0' ? openai_strdup(t->id) :
-		openai_printf("call_%lld", t->index);
+	char *id = t->id != NULL && t->id[0] != '\0' ? kit_strdup(t->id) :
+		kit_printf("call_%lld", t->index);
 	if (!c->cancelled)
 		c->sink->tool_call(c->arg, id, t->name, input, NULL);
 	free(id);
@@ -1316,7 +1202,7 @@ openai_stream_error(struct hearth_provider_call *c, const json_t *error, int has
 	int retryable;
 	uint32_t t = openai_errtype(code, type, msg, HEARTH_PERR_SERVER, 0, &retryable);
 	openai_fail(c, t, retryable, code != NULL ? code : type, msg != NULL ?
-		    openai_strdup(msg) : openai_printf("%s with no message", what));
+		    kit_strdup(msg) : kit_printf("%s with no message", what));
 }
 
 /* ---------------------------------------------------------------- chat -- */
@@ -1367,9 +1253,9 @@ openai_chat_tool_delta(struct hearth_provider_call *c, const json_t *tc)
 		return;
 	}
 	if (id != NULL && id[0] != '\0' && t->id == NULL)
-		t->id = openai_strdup(id);
+		t->id = kit_strdup(id);
 	if (name != NULL && name[0] != '\0' && t->name == NULL)
-		t->name = openai_strdup(name);
+		t->name = kit_strdup(name);
 	openai_tool_append(c, t, json_object_get(fn, "arguments"));
 }
 
@@ -1461,16 +1347,16 @@ openai_resp_item_added(struct hearth_provider_call *c, const json_t *ev)
 							"output_index")));
 		if (t == NULL)
 			return;
-		t->id = openai_strdup(call_id);
-		t->name = openai_strdup(name);
+		t->id = kit_strdup(call_id);
+		t->name = kit_strdup(name);
 		if (openai_str(item, "id") != NULL)
-			t->item_id = openai_strdup(openai_str(item, "id"));
+			t->item_id = kit_strdup(openai_str(item, "id"));
 		openai_tool_append(c, t, json_object_get(item, "arguments"));
 	} else if (strcmp(type, "reasoning") == 0) {
 		openai_part_close(c, NULL);
 		free(c->reasoning_id);
 		c->reasoning_id = openai_str(item, "id") != NULL ?
-			openai_strdup(openai_str(item, "id")) : NULL;
+			kit_strdup(openai_str(item, "id")) : NULL;
 	}
 }
 
@@ -1498,7 +1384,7 @@ openai_resp_item_done(struct hearth_provider_call *c, const json_t *ev)
 		openai_tool_send(c, t);
 	} else if (strcmp(type, "reasoning") == 0) {
 		if (c->reasoning_id == NULL && openai_str(item, "id") != NULL)
-			c->reasoning_id = openai_strdup(openai_str(item, "id"));
+			c->reasoning_id = kit_strdup(openai_str(item, "id"));
 		/* An empty delta makes sure there is a part to carry the meta. */
 		openai_emit_reasoning(c, "", 0);
 		openai_part_close(c, item);
@@ -1699,7 +1585,7 @@ openai_done_cb(void *arg, int error, long status, const char *message)
 			c->failed = 1;
 		} else if (a->host->sse_finish(c->sse) != 0 || !c->stopped) {
 			/* Cut short: a retry is likely to get the whole reply. */
-			openai_fail(c, HEARTH_PERR_PROTOCOL, 1, NULL, openai_strdup(
+			openai_fail(c, HEARTH_PERR_PROTOCOL, 1, NULL, kit_strdup(
 				a->api == OPENAI_API_CHAT ? "stream ended before data: [DONE]" :
 				"stream ended before response.completed"));
 		}
@@ -1708,7 +1594,7 @@ openai_done_cb(void *arg, int error, long status, const char *message)
 	const struct hearth_stream_sink *sink = c->sink;
 	void *sarg = c->arg;
 	if (c->failed) {
-		struct hearth_provider_error e = openai_err_view(&c->err);
+		struct hearth_provider_error e = kit_err_view(&c->err);
 		if (c->reply.request_id != NULL)
 			a->host->log(a->host, HEARTH_LOG_DEBUG, "request %s failed: %s",
 				     c->reply.request_id, c->err.message);
@@ -1735,16 +1621,16 @@ openai_stream(void *state, const json_t *request, const struct hearth_stream_sin
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (text == NULL)
-		openai_oom();
+		kit_oom();
 
 	struct hearth_provider_call *c = calloc(1, sizeof *c);
 	if (c == NULL)
-		openai_oom();
+		kit_oom();
 	c->a = a;
 	c->sink = sink;
 	c->arg = arg;
 	const char *path = a->api == OPENAI_API_CHAT ? "/chat/completions" : "/responses";
-	char *url = openai_printf("%s%s", a->base_url, path);
+	char *url = kit_printf("%s%s", a->base_url, path);
 	struct openai_headers h;
 	openai_headers_init(&h, a, 1);
 	struct hearth_http_request req = {
@@ -1840,16 +1726,16 @@ openai_list_data_cb(void *arg, const char *data, size_t len)
 
 /* The models of a GET /models body: [{id, name}]. New ref, or NULL with e set. */
 static json_t *
-openai_list_take(const struct openai_reply *r, struct openai_err *e)
+openai_list_take(const struct openai_reply *r, struct kit_err *e)
 {
 	json_error_t je;
 	json_t *page = json_loadb(r->body.data != NULL ? r->body.data : "", r->body.len, 0, &je);
 	const json_t *data = json_object_get(page, "data");
 	if (!json_is_array(data)) {
-		openai_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, page == NULL ?
-			openai_printf("the model list is not JSON: %s at byte %d", je.text,
+		kit_err_set(e, HEARTH_PERR_PROTOCOL, 0, NULL, page == NULL ?
+			kit_printf("the model list is not JSON: %s at byte %d", je.text,
 				      je.position) :
-			openai_strdup("the model list has no \"data\" array"));
+			kit_strdup("the model list has no \"data\" array"));
 		json_decref(page);
 		return NULL;
 	}
@@ -1872,7 +1758,7 @@ static void
 openai_list_done_cb(void *arg, int error, long status, const char *message)
 {
 	struct openai_list *l = arg;
-	struct openai_err e = { 0 };
+	struct kit_err e = { 0 };
 	json_t *models = NULL;
 	l->http = NULL;
 	if (l->reply.status == 0)
@@ -1882,18 +1768,18 @@ openai_list_done_cb(void *arg, int error, long status, const char *message)
 	else if (l->reply.status != 200)
 		openai_http_error(&l->reply, &e);
 	else if (l->reply.body_over)
-		openai_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, openai_printf(
+		kit_err_set(&e, HEARTH_PERR_PROTOCOL, 0, NULL, kit_printf(
 			"the model list is over %u bytes", OPENAI_BODY_MAX));
 	else
 		models = openai_list_take(&l->reply, &e);
 	openai_list_unlink(l);
 	if (models == NULL) {
-		struct hearth_provider_error view = openai_err_view(&e);
+		struct hearth_provider_error view = kit_err_view(&e);
 		l->done(l->arg, NULL, &view);
 	} else {
 		l->done(l->arg, models, NULL);
 	}
-	openai_err_free(&e);
+	kit_err_free(&e);
 	openai_list_free(l);
 }
 
@@ -1905,11 +1791,11 @@ openai_list_models(void *state,
 	struct openai *a = state;
 	struct openai_list *l = calloc(1, sizeof *l);
 	if (l == NULL)
-		openai_oom();
+		kit_oom();
 	l->a = a;
 	l->done = done;
 	l->arg = arg;
-	char *url = openai_printf("%s/models", a->base_url);
+	char *url = kit_printf("%s/models", a->base_url);
 	struct openai_headers h;
 	openai_headers_init(&h, a, 0);
 	struct hearth_http_request req = {
@@ -1992,7 +1878,7 @@ openai_env_key(const struct hearth_host *host, const char *name)
 	}
 	char *key = strndup(v, n);
 	if (key == NULL)
-		openai_oom();
+		kit_oom();
 	return key;
 }
 
@@ -2045,17 +1931,17 @@ openai_init(const struct hearth_host *host, const json_t *config, void **state)
 		openai_free(a);
 		return HEARTH_EINVAL;
 	}
-	a->base_url = openai_strdup(url);
+	a->base_url = kit_strdup(url);
 	for (size_t n = strlen(a->base_url); n > 0 && a->base_url[n - 1] == '/'; n--)
 		a->base_url[n - 1] = '\0';
 
 	const char *model = host->config_string(host, "model", OPENAI_DEFAULT_MODEL);
-	a->model = openai_strdup(model[0] != '\0' ? model : OPENAI_DEFAULT_MODEL);
+	a->model = kit_strdup(model[0] != '\0' ? model : OPENAI_DEFAULT_MODEL);
 	const char *effort = host->config_string(host, "reasoning_effort", NULL);
 	if (effort != NULL && effort[0] != '\0')
-		a->effort = openai_strdup(effort);
+		a->effort = kit_strdup(effort);
 	const char *env = host->config_string(host, "api_key_env", OPENAI_DEFAULT_KEY_ENV);
-	a->key_env = openai_strdup(env[0] != '\0' ? env : OPENAI_DEFAULT_KEY_ENV);
+	a->key_env = kit_strdup(env[0] != '\0' ? env : OPENAI_DEFAULT_KEY_ENV);
 
 	int rc = host->config_int(host, "max_tokens", 0, 0, 10000000, &a->max_tokens);
 	if (rc == 0)
