@@ -194,9 +194,10 @@ static void
 cmd_doctor_modules(struct cmd_doctor *d)
 {
 	char *daemon = connect_daemon_path();
-	char *argv[5] = { daemon, "--check", NULL, NULL, NULL };
+	char opt_check[] = "--check", opt_config[] = "--config";
+	char *argv[5] = { daemon, opt_check, NULL, NULL, NULL };
 	if (d->opts->config != NULL) {
-		argv[2] = "--config";
+		argv[2] = opt_config;
 		argv[3] = (char *)d->opts->config;
 	}
 	char *out, *err;

@@ -93,9 +93,10 @@ static int
 connect_start_daemon(const struct connect_opts *o, char **why)
 {
 	char *daemon = connect_daemon_path();
+	char opt_config[] = "--config";
 	char *argv[4] = { daemon, NULL, NULL, NULL };
 	if (o->config != NULL) {
-		argv[1] = "--config";
+		argv[1] = opt_config;
 		argv[2] = (char *)o->config;
 	}
 	fflush(NULL);

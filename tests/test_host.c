@@ -56,8 +56,9 @@ setup(void **state)
 	f->conf = conf_parse("plugins.conf", conf_text, strlen(conf_text));
 	assert_int_equal(f->conf->n_errors, 0);
 	f->mod.kind = HEARTH_KIND_TOOL;
-	f->mod.name = "fake";
-	f->mod.who = "tool/fake";
+	static char name[] = "fake", who[] = "tool/fake";
+	f->mod.name = name;
+	f->mod.who = who;
 	f->mod.conf = &f->conf->modules[0];
 	f->mod.conf_path = f->conf->path;
 	f->host = host_new(&f->mod);

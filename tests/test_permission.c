@@ -52,8 +52,9 @@ setup(void **state)
 	f->conf = conf_parse("plugins.conf", conf_text, strlen(conf_text));
 	assert_int_equal(f->conf->n_errors, 0);
 	f->m.kind = HEARTH_KIND_TOOL;
-	f->m.name = "shell";
-	f->m.who = "tool/shell";
+	static char name[] = "shell", who[] = "tool/shell";
+	f->m.name = name;
+	f->m.who = who;
 	f->m.conf = &f->conf->modules[0];
 	f->tmp = testutil_mkdtemp("perm");
 	char *db = xasprintf("%s/db", f->tmp);

@@ -743,7 +743,8 @@ test_host_table(void **state)
 	uv_loop_init(&loop);
 	struct host_context ctx = { .loop = &loop, .state_dir = "/state", .runtime_dir = "/run" };
 	host_context_set(&ctx);
-	struct module mod = { .kind = HEARTH_KIND_TOOL, .name = "fake", .who = "tool/fake" };
+	static char name[] = "fake", who[] = "tool/fake";
+	struct module mod = { .kind = HEARTH_KIND_TOOL, .name = name, .who = who };
 	struct hearth_host *h = host_new(&mod);
 	testutil_log_capture();
 

@@ -145,9 +145,8 @@ ollama_host_url(const char *value, char **why)
 			goto fail;
 		}
 	}
-	if (host[0] == '\0')
-		host = OLLAMA_DEFAULT_HOST;
-	char *url = kit_printf("%s://%s%s%s:%s%s", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+	const char *host_name = host[0] == '\0' ? OLLAMA_DEFAULT_HOST : host;
+	char *url = kit_printf("%s://%s%s%s:%s%s", scheme, v6 ? "[" : "", host_name, v6 ? "]" : "",
 				  port, path_copy);
 	free(path_copy);
 	free(s);

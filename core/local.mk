@@ -1,0 +1,35 @@
+# core/: the daemon. Everything but main() is core/libhearthcore.la, which
+# hearthd, the client and the tests link.
+noinst_LTLIBRARIES += %D%/libhearthcore.la
+%C%_libhearthcore_la_SOURCES = \
+	%D%/xmalloc.c %D%/xmalloc.h \
+	%D%/log.c %D%/log.h \
+	%D%/paths.c %D%/paths.h \
+	%D%/loader.c %D%/loader.h \
+	%D%/host.c %D%/host.h \
+	%D%/registry.c %D%/registry.h \
+	%D%/rpc.c %D%/rpc.h \
+	%D%/conf.c %D%/conf.h \
+	%D%/conn.c %D%/conn.h \
+	%D%/defer.c %D%/defer.h \
+	%D%/tools.c %D%/tools.h \
+	%D%/permission.c %D%/permission.h \
+	%D%/sse.c %D%/sse.h \
+	%D%/ndjson.c %D%/ndjson.h \
+	%D%/store.c %D%/store.h \
+	%D%/session.c %D%/session.h \
+	%D%/agent.c %D%/agent.h \
+	%D%/acp.c %D%/acp.h \
+	%D%/models.c %D%/models.h \
+	%D%/http.c %D%/http.h \
+	%D%/proc.c %D%/proc.h
+nodist_%C%_libhearthcore_la_SOURCES = %D%/default-conf.h
+%C%_libhearthcore_la_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(LIBCURL_CFLAGS) \
+	$(JANSSON_CFLAGS) $(SQLITE3_CFLAGS)
+%C%_libhearthcore_la_LIBADD = $(LIBUV_LIBS) $(LIBCURL_LIBS) $(JANSSON_LIBS) \
+	$(SQLITE3_LIBS) $(LIBLTDL)
+
+bin_PROGRAMS += hearthd
+hearthd_SOURCES = %D%/hearthd.c
+hearthd_CFLAGS = $(core_libhearthcore_la_CFLAGS)
+hearthd_LDADD = %D%/libhearthcore.la
