@@ -37,7 +37,9 @@ struct registry_abi_sizes {
 };
 
 static const struct registry_abi_sizes registry_abi_table[] = {
-	{ 1, sizeof(struct hearth_plugin), sizeof(struct hearth_provider),
+	/* ABI 1's sizes on LP64, frozen: later versions only append. */
+	{ 1, 64, 48, 40, 24 },
+	{ 2, sizeof(struct hearth_plugin), sizeof(struct hearth_provider),
 	  sizeof(struct hearth_tool), sizeof(struct hearth_frontend) },
 };
 

@@ -518,7 +518,7 @@ export HEARTH_DAEMON="$builddir/hearthd"
 printf 'module_dir %s\nload tool good_tool\n' "$builddir/tests/modules" >"$tmp/good.conf"
 run --config "$tmp/good.conf" doctor
 check "doctor: hearthd --check passes" has "$tmp/out" "ok    modules: 1 loaded by $builddir/hearthd --check"
-check "doctor: the module is listed" has "$tmp/out" "      tool     good_tool        1.0.0      abi 1  "
+check "doctor: the module is listed" has "$tmp/out" "      tool     good_tool        1.0.0      abi 2  "
 printf 'module_dir %s\nload tool failing_init\n' "$builddir/tests/modules" >"$tmp/bad.conf"
 run --config "$tmp/bad.conf" doctor
 check "doctor: hearthd --check fails" has "$tmp/out" "fail  modules: $builddir/hearthd --check failed (exit status 1)"

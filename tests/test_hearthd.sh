@@ -24,7 +24,7 @@ has() { grep -qF -- "$2" "$1" || { echo "# $1 lacks: $2"; sed 's/^/#   /' "$1"; 
 # --- options
 "$hearthd" --version >"$tmp/out" 2>&1
 check "--version exits 0" test $? -eq 0
-check "--version names the ABI" has "$tmp/out" "(plugin ABI 1, accepts 1 to 1)"
+check "--version names the ABI" has "$tmp/out" "(plugin ABI 2, accepts 1 to 2)"
 "$hearthd" --help >"$tmp/out" 2>&1
 check "--help exits 0" test $? -eq 0
 check "--help lists --check" has "$tmp/out" "--check"
@@ -49,9 +49,9 @@ CONF
 check "--check on good modules exits 0" test $? -eq 0
 check "--check prints one line per module" test "$(wc -l <"$tmp/out")" -eq 3
 check "--check line for the provider" \
-	has "$tmp/out" "provider good_provider    2.3.4      abi 1  $moddir/good_provider.la"
-check "--check line for the tool" has "$tmp/out" "tool     good_tool        1.0.0      abi 1  "
-check "--check line for the frontend" has "$tmp/out" "frontend good_frontend    0.9        abi 1  "
+	has "$tmp/out" "provider good_provider    2.3.4      abi 2  $moddir/good_provider.la"
+check "--check line for the tool" has "$tmp/out" "tool     good_tool        1.0.0      abi 2  "
+check "--check line for the frontend" has "$tmp/out" "frontend good_frontend    0.9        abi 2  "
 
 # --- a mistake on line 4 of plugins.conf
 printf 'module_dir %s\nload tool good_tool\n\nlod tool x\n' "$moddir" >"$tmp/plugins.conf"
@@ -71,7 +71,7 @@ printf 'module_dir %s\nload tool good_tool\nload tool bad_abi\n' "$moddir" >"$tm
 "$hearthd" --check -c "$tmp/abi.conf" >"$tmp/out" 2>"$tmp/err"
 check "a wrong-ABI module fails --check" test $? -eq 1
 check "the refusal names both numbers" \
-	has "$tmp/err" "$moddir/bad_abi.la: module tool/bad_abi: built for plugin ABI 99, this hearthd accepts ABI 1 to 1"
+	has "$tmp/err" "$moddir/bad_abi.la: module tool/bad_abi: built for plugin ABI 99, this hearthd accepts ABI 1 to 2"
 check "the good module is still listed" has "$tmp/out" "good_tool"
 
 # --- several broken modules: all reported in one run

@@ -202,7 +202,7 @@ test_wrong_abi(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "load tool bad_abi\n"), 1);
 	assert_one_error(f, MODDIR "/bad_abi.la: module tool/bad_abi: built for plugin ABI 99, "
-			 "this hearthd accepts ABI 1 to 1");
+			 "this hearthd accepts ABI 1 to 2");
 	assert_int_equal(f->reg->n_modules, 0);
 }
 
@@ -211,7 +211,7 @@ test_wrong_struct_size(void **state)
 {
 	struct fixture *f = *state;
 	char *want = xasprintf(MODDIR "/bad_size.la: module tool/bad_size: descriptor "
-			       "struct_size is %zu, ABI 1 defines %zu",
+			       "struct_size is %zu, ABI 2 defines %zu",
 			       sizeof(struct hearth_plugin) + 16, sizeof(struct hearth_plugin));
 	assert_int_equal(load(f, "load tool bad_size\n"), 1);
 	assert_one_error(f, want);
@@ -223,7 +223,7 @@ test_wrong_vtable_size(void **state)
 {
 	struct fixture *f = *state;
 	char *want = xasprintf(MODDIR "/bad_vtable_size.la: module tool/bad_vtable_size: tool "
-			       "vtable struct_size is 8, ABI 1 defines %zu", sizeof(struct hearth_tool));
+			       "vtable struct_size is 8, ABI 2 defines %zu", sizeof(struct hearth_tool));
 	assert_int_equal(load(f, "load tool bad_vtable_size\n"), 1);
 	assert_one_error(f, want);
 	free(want);

@@ -70,8 +70,10 @@ extern "C" {
  *   1  first version: descriptor, host services (log, timers, work, config, http,
  *      proc, kv, connections, tool events, SSE and NDJSON parsers), provider, tool
  *      and frontend vtables.
+ *   2  members appended this round (each marked "ABI 2" where it is declared);
+ *      modules built for 1 still load.
  */
-#define HEARTH_ABI 1
+#define HEARTH_ABI 2
 #define HEARTH_ABI_MIN 1
 
 #define HEARTH_PLUGIN_ENTRY "hearth_plugin_entry"
