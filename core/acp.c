@@ -198,7 +198,35 @@ acp_session_new(struct hearth_conn *c, struct rpc_msg *m)
 				       acp_config_options(s)));
 }
 
-/* session/load replays everything; session/resume only what the client missed. */
+/* A session/load or session/resume whose replay is under way. */
+struct acp_attach {
+	json_t *id;   /* owned: the request's id */
+};
+
+static void
+acp_attach_done_cb(void *arg, struct session *s, struct hearth_conn *c, int rc, int64_t last)
+{
+	struct acp_attach *a = arg;
+	if (rc == HEARTH_ECANCELED) {
+		/* The connection has gone: nobody to answer. */
+	} else if (rc == HEARTH_ENOENT) {
+		conn_reply_error(c, a->id, RPC_RESOURCE_NOT_FOUND, "session '%s' was deleted",
+				 s->id);
+	} else if (rc < 0) {
+		conn_reply_error(c, a->id, RPC_INTERNAL_ERROR, "%s", store_errmsg(session_store()));
+	} else {
+		conn_reply(c, a->id, json_pack("{s:o,s:{s:{s:I}}}", "configOptions",
+					       acp_config_options(s), "_meta", "hearth", "lastSeq",
+					       (json_int_t)acp_last_seq(s)));
+	}
+	json_decref(a->id);
+	free(a);
+}
+
+/*
+ * session/load replays everything; session/resume only what the client missed.
+ * The replay is paced by the connection's queue; the answer comes after it.
+ */
 static void
 acp_session_attach(struct hearth_conn *c, struct rpc_msg *m, int replay_all)
 {
@@ -217,14 +245,9 @@ acp_session_attach(struct hearth_conn *c, struct rpc_msg *m, int replay_all)
 		/* Resuming without a position replays nothing: ACP's resume has no replay. */
 		after = last != NULL ? json_integer_value(last) : acp_last_seq(s);
 	}
-	int64_t last = session_replay(s, c, after);
-	if (last < 0) {
-		conn_reply_error(c, m->id, RPC_INTERNAL_ERROR, "%s", store_errmsg(session_store()));
-		return;
-	}
-	session_follow(s, c);
-	conn_reply(c, m->id, json_pack("{s:o,s:{s:{s:I}}}", "configOptions", acp_config_options(s),
-				       "_meta", "hearth", "lastSeq", (json_int_t)acp_last_seq(s)));
+	struct acp_attach *a = xcalloc(1, sizeof *a);
+	a->id = json_deep_copy(m->id);
+	session_replay(s, c, after, acp_attach_done_cb, a);
 }
 
 static void

@@ -40,6 +40,8 @@ struct client {
 	size_t seen;        /* how many the test has looked at */
 	int closed;
 	json_int_t next_id;
+	const char *answer; /* answer permission requests inside on_message with this */
+	const char *close_on; /* conn_close inside on_message when this method comes */
 };
 
 struct fixture {
@@ -63,6 +65,24 @@ client_on_message(void *arg, const char *json, size_t len)
 	json_t *m = json_loadb(json, len, 0, &err);
 	assert_non_null(m);
 	json_array_append_new(c->got, m);
+	const char *method = json_string_value(json_object_get(m, "method"));
+	if (c->close_on != NULL && method != NULL && strcmp(method, c->close_on) == 0) {
+		/* Going away inside the callback, as an in-process client may. */
+		c->closed = 1;
+		conn_close(c->conn);
+		return;
+	}
+	if (c->answer != NULL && method != NULL &&
+	    strcmp(method, "session/request_permission") == 0) {
+		/* Answered inside the callback, as an in-process TUI does. */
+		json_t *reply = json_pack("{s:s,s:O,s:{s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
+					  json_object_get(m, "id"), "result", "outcome", "outcome",
+					  "selected", "optionId", c->answer);
+		char *text = json_dumps(reply, JSON_COMPACT);
+		assert_int_equal(conn_send(c->conn, text, strlen(text)), 0);
+		free(text);
+		json_decref(reply);
+	}
 }
 
 static void
@@ -562,6 +582,54 @@ test_permissions(void **state)
 	client_free(b);
 }
 
+/* Clients that answer, and close, from inside their on_message (run it under ASan). */
+static void
+test_reentrant_clients(void **state)
+{
+	core_up("[[{\"tool_call\":{\"id\":\"r1\",\"name\":\"ask_echo\",\"input\":{\"text\":\"a\"}}},"
+		"{\"finish\":\"tool_use\"}],[{\"text\":\"done\"},{\"finish\":\"end_turn\"}],"
+		"[{\"tool_call\":{\"id\":\"r2\",\"name\":\"ask_echo\",\"input\":{\"text\":\"b\"}}},"
+		"{\"finish\":\"tool_use\"}],[{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new(), *b = client_new();
+	a->answer = "allow_once";
+	char *sid = xstrdup(new_session(a));
+	json_int_t id = client_request(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}",
+		"sessionId", sid, "prompt", "type", "text", "text", "1"));
+	assert_string_equal(stop_reason(client_wait_response(a, id)), "end_turn");
+
+	/* Two followers answer inside their callbacks: the first one asked wins, the
+	 * other's answer comes to a withdrawn request and is ignored. */
+	b->answer = "reject_once";
+	call_ok(b, "session/load", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd", F->tmp,
+					     "mcpServers"));
+	id = client_request(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
+							   "prompt", "type", "text", "text", "2"));
+	assert_string_equal(stop_reason(client_wait_response(a, id)), "end_turn");
+	json_t *h = store_history(F->store, sid);
+	char *dump = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(dump, "{\"content\":\"a\",\"id\":\"r1\",\"is_error\":false"));
+	assert_non_null(strstr(dump, "\"id\":\"r2\""));
+	free(dump);
+	json_decref(h);
+
+	/* A client that goes away inside its callback, in the middle of a replay. */
+	struct client *c = client_new();
+	c->close_on = "session/update";
+	client_request(c, "session/load", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd",
+						    F->tmp, "mcpServers"));
+	for (int i = 0; i < 10; i++)
+		uv_run(&F->loop, UV_RUN_NOWAIT);
+	assert_true(c->closed);
+	assert_int_equal(json_array_size(c->got), 1);
+	/* The others go on. */
+	call_ok(a, "session/list", json_object());
+	call_ok(b, "session/list", json_object());
+	free(sid);
+	client_free(a);
+	client_free(b);
+	client_free(c);
+}
+
 static void
 test_two_clients_and_resume(void **state)
 {
@@ -968,6 +1036,7 @@ main(void)
 		T(test_prompt_streams_and_persists),
 		T(test_tool_calls_multi_step),
 		T(test_permissions),
+		T(test_reentrant_clients),
 		T(test_two_clients_and_resume),
 		T(test_cancel),
 		T(test_provider_errors),
