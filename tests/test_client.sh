@@ -5,6 +5,10 @@
 # answers, SIGINT), sessions, attach, acp bridging, stop, starting the daemon
 # (one start for two racing clients, --no-start, failing daemons) and doctor.
 set -u
+# The tools this test needs beyond POSIX sh: without one it fails, naming it.
+for tool in grep sed tr wc cmp diff stat mktemp cut head tail; do
+	command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed"; exit 1; }
+done
 
 builddir=${HEARTH_TEST_BUILDDIR:?run me from make check}
 hearth="$builddir/hearth"
