@@ -135,15 +135,24 @@ hearth_options(const char *cmd, int argc, char **argv, int *as_json, int any_arg
 	return -1;
 }
 
+/* Kept for `hearth run --format json`, whose result line carries the error. */
+static char *hearth_last_message;
+
 void
 hearth_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("hearth: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	free(hearth_last_message);
+	hearth_last_message = xvasprintf(fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "hearth: %s\n", hearth_last_message);
+}
+
+const char *
+hearth_last_error(void)
+{
+	return hearth_last_message;
 }
 
 struct client_rpc *
@@ -249,5 +258,7 @@ main(int argc, char **argv)
 	int status = cmd->main(&o, sub_argc, sub_argv);
 	free(name);
 	free(o.socket_path);
+	free(hearth_last_message);
+	hearth_last_message = NULL;
 	return status;
 }

@@ -29,6 +29,8 @@ void hearth_usage_cmd(const char *name, FILE *out);
 
 /* "hearth: MESSAGE\n" on stderr. */
 void hearth_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The message of the last hearth_error() (borrowed, valid until the next), or NULL. */
+const char *hearth_last_error(void);
 
 /*
  * Connect to the daemon (starting it if may_start and not --no-start) and run the

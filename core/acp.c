@@ -16,6 +16,7 @@
 #include "rpc.h"
 #include "session.h"
 #include "store.h"
+#include "tools.h"
 #include "xmalloc.h"
 
 #define ACP_PROTOCOL_VERSION 1
@@ -424,6 +425,13 @@ acp_hearth_status(struct hearth_conn *c, struct rpc_msg *m)
 		"cacheReadTokens", (json_int_t)u.tokens.cache_read_tokens,
 		"cacheWriteTokens", (json_int_t)u.tokens.cache_write_tokens,
 		"costMicros", (json_int_t)u.cost_micros));
+	/* The tools a turn may call, by name (what `hearth run`'s init line lists). */
+	json_t *names = json_array(), *all = tools_list(), *tool;
+	size_t i;
+	json_array_foreach(all, i, tool)
+		json_array_append(names, json_object_get(tool, "name"));
+	json_decref(all);
+	json_object_set_new(r, "tools", names);
 	free(created);
 	free(updated);
 	store_session_clear(&ss);

@@ -210,14 +210,18 @@ check "run sent the words as one text prompt" \
 
 run run --cwd "$tmp/empty" --format json hi
 check "run --format json exits 0" status_is $st 0
-check "run --format json prints each update as received, then the stop reason" same "$tmp/out" \
-'{"sessionId":"new-2","update":{"sessionUpdate":"user_message_chunk","content":{"type":"text","text":"hi"}},"_meta":{"hearth":{"seq":1}}}
+# The duration varies: it is checked to be a number, then masked.
+check "the result's duration is a number of ms" grep -q '"durationMs":[0-9][0-9]*,' "$tmp/out"
+sed 's/"durationMs":[0-9]*,/"durationMs":D,/' "$tmp/out" >"$tmp/out.masked" && mv "$tmp/out.masked" "$tmp/out"
+check "run --format json prints an init line, each update as received, then the result" same "$tmp/out" \
+'{"type":"init","sessionId":"new-2","model":"fake/default","cwd":"'"$tmp"'/empty","tools":[]}
+{"sessionId":"new-2","update":{"sessionUpdate":"user_message_chunk","content":{"type":"text","text":"hi"}},"_meta":{"hearth":{"seq":1}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"agent_thought_chunk","content":{"type":"text","text":"Let me look."}},"_meta":{"hearth":{"seq":2}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"Hello, "}},"_meta":{"hearth":{"seq":3}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"tool_call","toolCallId":"call-1","title":"Read README","kind":"read","status":"pending"},"_meta":{"hearth":{"seq":4}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"tool_call_update","toolCallId":"call-1","status":"completed"},"_meta":{"hearth":{"seq":5}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"world."}},"_meta":{"hearth":{"seq":6}}}
-{"stopReason":"end_turn"}
+{"type":"result","sessionId":"new-2","stopReason":"end_turn","text":"world.","isError":false,"error":null,"durationMs":D,"modelCalls":0,"toolCalls":1,"usage":{"inputTokens":0,"outputTokens":0,"reasoningTokens":0,"cacheReadTokens":0,"cacheWriteTokens":0},"costUsd":0.0}
 '
 check "run --format json keeps stderr empty" same "$tmp/err" ""
 
@@ -271,11 +275,20 @@ done
 fake_start --stop-reason cancelled
 run run --cwd "$tmp/empty" --format json hi
 check "stopReason cancelled exits 130" status_is $st 130
-check "the JSON ends with the stop reason" has "$tmp/out" '{"stopReason":"cancelled"}'
+check "the JSON ends with the result and its stop reason" \
+	test "$(tail -n 1 "$tmp/out" | grep -c '^{"type":"result","sessionId":"new-1","stopReason":"cancelled","text":"world.","isError":false,"error":null,')" -eq 1
 fake_start --prompt-error "session new-1 is busy"
 run run --cwd "$tmp/empty" hi
 check "an error answer to the prompt exits 1" status_is $st 1
 check "the error is printed as hearth: MESSAGE" same "$tmp/err" "hearth: session new-1 is busy\n"
+run run --cwd "$tmp/empty" --format json hi
+check "--format json: an error answer exits 1 too" status_is $st 1
+check "--format json: the result carries the error" has "$tmp/out" \
+	'"stopReason":null,"text":"","isError":true,"error":"session new-1 is busy",'
+run --no-start --socket "$tmp/nowhere.sock" run --format json hi
+check "--format json: no daemon exits 1" status_is $st 1
+check "--format json: a run that never reached its turn still ends with a result" \
+	test "$(grep -c '^{"type":"result","sessionId":null,"stopReason":null,"text":"","isError":true,"error":"no daemon is running' "$tmp/out")" -eq 1
 
 # The daemon dropped an update: the client resumes from the last one it saw.
 fake_start --resync
@@ -597,8 +610,11 @@ run run --cwd "$tmp/proj" --continue --format json again
 check "real daemon: run --continue exits 0" status_is $st 0
 check "real daemon: the first turn is not printed again" lacks "$tmp/out" '"text":"hi"'
 check "real daemon: the continued session answered" has "$tmp/out" '"text":"Again."'
-check "real daemon: the JSON ends with the stop reason" \
-	test "$(tail -n 1 "$tmp/out")" = '{"stopReason":"end_turn"}'
+check "real daemon: the JSON ends with the result" has "$tmp/out" \
+	'{"type":"result","sessionId":"'
+check "real daemon: which ended the turn" has "$tmp/out" '"stopReason":"end_turn","text":"Again.","isError":false,"error":null,'
+check "real daemon: the init line lists the tools" has "$tmp/out" '"tools":['
+
 run sessions --json
 check "real daemon: one session, in the project" has "$tmp/out" "\"cwd\":\"$tmp/proj\""
 check "real daemon: with both turns" has "$tmp/out" '"messages":4'

@@ -75,7 +75,17 @@ CONF
 "$hearth" --config "$conf" run --format json --cwd "$tmp/project" "use the tool twice" \
 	>"$tmp/run1.out" 2>"$tmp/run1.err"
 check "hearth run exits 0" test $? -eq 0
-check "the last line is the stop reason" test "$(tail -n 1 "$tmp/run1.out")" = '{"stopReason":"end_turn"}'
+check "the first line is the init line" has "$tmp/run1.out" '{"type":"init","sessionId":"'
+head -n 1 "$tmp/run1.out" >"$tmp/init1"
+check "the init line names the model, the directory and the tools" has "$tmp/init1" \
+	'"model":"anthropic/claude-test-1","cwd":"'"$tmp"'/project","tools":["echo"'
+tail -n 1 "$tmp/run1.out" >"$tmp/result1"
+check "the last line is the result" has "$tmp/result1" '{"type":"result","sessionId":"'
+check "the result has the stop reason and the final text" has "$tmp/result1" \
+	'"stopReason":"end_turn","text":"All done.","isError":false,"error":null,'
+check "the result counts three model calls and two tool calls" has "$tmp/result1" \
+	'"modelCalls":3,"toolCalls":2,'
+check "the result has the turn's usage" grep -q '"usage":{"inputTokens":[1-9][0-9]*,"outputTokens":[1-9][0-9]*,' "$tmp/result1"
 text=$(grep '"agent_message_chunk"' "$tmp/run1.out" | sed 's/.*"text":"\([^"]*\)".*/\1/' | tr -d '\n')
 check "the answer streamed in order" test "$text" = "I will ask the tool.All done."
 check "the thought streamed" has "$tmp/run1.out" '"agent_thought_chunk"'
