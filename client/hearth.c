@@ -17,6 +17,9 @@
 #include "hearth.h"
 #include "xmalloc.h"
 
+static int hearth_help_main(const struct hearth_opts *o, int argc, char **argv);
+static int hearth_version_main(const struct hearth_opts *o, int argc, char **argv);
+
 static const struct hearth_cmd {
 	const char *name;
 	const char *args;
@@ -31,7 +34,9 @@ static const struct hearth_cmd {
 	{ "attach", "ID", "replay a session, then follow it live", cmd_attach_main },
 	{ "acp", "", "speak ACP on stdin and stdout, for editors", cmd_acp_main },
 	{ "stop", "", "stop the daemon", cmd_stop_main },
-	{ "doctor", "", "check config, modules, keys, socket and store", cmd_doctor_main },
+	{ "doctor", "[--json]", "check config, modules, keys, socket and store", cmd_doctor_main },
+	{ "help", "[COMMAND]", "describe the commands, or one", hearth_help_main },
+	{ "version", "", "print the version", hearth_version_main },
 };
 #define HEARTH_N_CMDS (sizeof hearth_cmds / sizeof hearth_cmds[0])
 
@@ -49,7 +54,7 @@ hearth_usage(FILE *out)
 		"                  $XDG_RUNTIME_DIR/hearth/hearth.sock)\n"
 		"  --no-start      fail instead of starting a daemon when none runs\n"
 		"  -h, --help      print this help\n"
-		"      --version   print the version\n"
+		"  -V, --version   print the version\n"
 		"`hearth COMMAND --help` describes a command; see hearth(1).\n");
 }
 
@@ -62,6 +67,42 @@ hearth_usage_cmd(const char *name, FILE *out)
 				hearth_cmds[i].args[0] != '\0' ? " " : "", hearth_cmds[i].args,
 				hearth_cmds[i].summary);
 	}
+}
+
+/* `hearth help [COMMAND]`: the summary, or one command's usage. */
+static int
+hearth_help_main(const struct hearth_opts *o, int argc, char **argv)
+{
+	(void)o;
+	if (argc > 2) {
+		hearth_error("help: unexpected argument '%s'", argv[2]);
+		return HEARTH_EXIT_USAGE;
+	}
+	if (argc < 2) {
+		hearth_usage(stdout);
+		return HEARTH_EXIT_OK;
+	}
+	for (size_t i = 0; i < HEARTH_N_CMDS; i++) {
+		if (strcmp(hearth_cmds[i].name, argv[1]) == 0) {
+			hearth_usage_cmd(argv[1], stdout);
+			return HEARTH_EXIT_OK;
+		}
+	}
+	hearth_error("help: unknown command '%s'", argv[1]);
+	return HEARTH_EXIT_USAGE;
+}
+
+/* `hearth version`, `-V`, `--version`: the client's version and its ABI. */
+static int
+hearth_version_main(const struct hearth_opts *o, int argc, char **argv)
+{
+	(void)o;
+	if (argc > 1) {
+		hearth_error("version: unexpected argument '%s'", argv[1]);
+		return HEARTH_EXIT_USAGE;
+	}
+	printf("hearth %s\n", PACKAGE_VERSION);
+	return HEARTH_EXIT_OK;
 }
 
 int
@@ -164,14 +205,14 @@ main(int argc, char **argv)
 	int opt;
 
 	/* '+': stop at the command, whose options are its own. */
-	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_CONFIG: o.config = optarg; break;
 		case OPT_SOCKET: socket_arg = optarg; break;
 		case OPT_NO_START: o.no_start = 1; break;
 		case OPT_VERSION:
-			printf("hearth %s\n", PACKAGE_VERSION);
-			return HEARTH_EXIT_OK;
+		case 'V':
+			return hearth_version_main(&o, 0, NULL);
 		case 'h':
 			hearth_usage(stdout);
 			return HEARTH_EXIT_OK;

@@ -5,6 +5,10 @@
 # answers, SIGINT), sessions, attach, acp bridging, stop, starting the daemon
 # (one start for two racing clients, --no-start, failing daemons) and doctor.
 set -u
+# The tools this test needs beyond POSIX sh: without one it fails, naming it.
+for tool in grep sed tr wc cmp diff stat mktemp cut head tail; do
+	command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed"; exit 1; }
+done
 
 builddir=${HEARTH_TEST_BUILDDIR:?run me from make check}
 hearth="$builddir/hearth"
@@ -102,6 +106,24 @@ EOF
 run --version
 check "--version exits 0" status_is $st 0
 check "--version names the program" has "$tmp/out" "hearth "
+run -V
+check "-V exits 0" status_is $st 0
+check "-V prints the version" same "$tmp/out" "hearth $(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$builddir/config.h")\n"
+run version
+check "version exits 0" status_is $st 0
+check "version prints the same" same "$tmp/out" "hearth $(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$builddir/config.h")\n"
+run version extra
+check "version with an argument exits 2" status_is $st 2
+run help
+check "help exits 0" status_is $st 0
+check "help lists the commands" has "$tmp/out" "  doctor    check config, modules, keys, socket and store"
+check "help lists itself" has "$tmp/out" "  help      describe the commands, or one"
+run help run
+check "help run exits 0" status_is $st 0
+check "help run shows run's usage" has "$tmp/out" "usage: hearth run [--model PROVIDER/MODEL]"
+run help frob
+check "help of an unknown command exits 2" status_is $st 2
+check "help of an unknown command says so" has "$tmp/err" "hearth: help: unknown command 'frob'"
 run --help
 check "--help exits 0" status_is $st 0
 check "--help lists the commands" has "$tmp/out" "  doctor    check config, modules, keys, socket and store"
@@ -283,7 +305,13 @@ fake_start --permission
 run run --cwd "$tmp/empty" --format json hi
 check "with --format json the refusal names the tool too" has "$tmp/err" \
 	"hearth: refused permission for Read README: stdin is not a terminal"
-if command -v script >/dev/null 2>&1; then
+# script(1) gives the client a terminal: it is in bsdutils (always installed), and
+# needs a pseudo-terminal, which a bare chroot may lack (no /dev/pts mounted).
+if ! command -v script >/dev/null 2>&1; then
+	not_ok "on a terminal the question is asked (script(1), from bsdutils, is not installed)"
+elif ! script -qec true /dev/null >/dev/null 2>&1; then
+	n=$((n + 1)); echo "ok $n - # SKIP the terminal questions: no pseudo-terminal (is /dev/pts mounted?)"
+else
 	fake_start --permission
 	printf 'a\n' | script -qec "'$hearth' run --cwd '$tmp/empty' hi" /dev/null >"$tmp/out" 2>&1
 	# The typed answer is echoed wherever the terminal happens to be: check the
@@ -473,17 +501,24 @@ export HEARTH_DAEMON="$tmp/start-fake"
 dsock="$tmp/d/run/hearth/hearth.sock"
 db="$tmp/d/state/hearth/hearth.db"
 run doctor
-check "doctor with failures exits 1" status_is $st 1
+check "doctor before any daemon ran exits 0" status_is $st 0
 check "doctor on a bare system" same "$tmp/out" \
 "ok    config: built-in default (no plugins.conf found)
 ok    modules: 1 loaded by $tmp/start-fake --check
       provider fake             1.0        abi 1  /fake/fake.la
 warn  keys: ANTHROPIC_API_KEY absent, OPENAI_API_KEY absent, GEMINI_API_KEY/GOOGLE_API_KEY absent, OLLAMA_HOST absent (no provider can be reached without one)
-fail  socket: $dsock: no daemon is running (no socket)
+warn  socket: $dsock: no daemon is running (no socket); the first command that needs one starts it
 warn  socket directory: $tmp/d/run/hearth does not exist (made when a daemon starts)
 warn  store: $db does not exist yet (made when the daemon first runs)
 "
 check "doctor starts no daemon" test ! -e "$dsock"
+run doctor --json
+check "doctor --json exits 0 too" status_is $st 0
+check "doctor --json is one object" test "$(wc -l <"$tmp/out")" -eq 1
+check "doctor --json: the verdict" has "$tmp/out" '{"ok":true,"checks":[{"check":"config","verdict":"ok","detail":"built-in default (no plugins.conf found)","details":[]},'
+check "doctor --json: a check with details" has "$tmp/out" \
+	'{"check":"modules","verdict":"ok","detail":"1 loaded by '"$tmp"'/start-fake --check","details":["provider fake             1.0        abi 1  /fake/fake.la"]}'
+check "doctor --json: the socket" has "$tmp/out" '{"check":"socket","verdict":"warn","detail":"'"$dsock"': no daemon is running (no socket); the first command that needs one starts it","details":[]}'
 
 mkdir -p "$tmp/d/config/hearth" "$tmp/d/state/hearth" "$tmp/d/run/hearth"
 chmod 700 "$tmp/d/run" "$tmp/d/run/hearth"
@@ -510,6 +545,12 @@ check "doctor: and listed" has "$tmp/out" "      $tmp/d/config/hearth/plugins.co
 check "doctor: an open socket directory fails" has "$tmp/out" \
 	"fail  socket directory: $tmp/d/run/hearth is mode 0755: others can reach the daemon (chmod 700 it)"
 check "doctor: a damaged store fails" has "$tmp/out" "fail  store: $db (4 KiB): file is not a database"
+run doctor --json
+check "doctor --json with failures exits 1" status_is $st 1
+check "doctor --json says not ok" has "$tmp/out" '{"ok":false,"checks":['
+check "doctor --json lists the config error" has "$tmp/out" '"details":["'"$tmp"'/d/config/hearth/plugins.conf:2: '
+run doctor --frob
+check "doctor: an unknown option exits 2" status_is $st 2
 chmod 700 "$tmp/d/run/hearth"
 fake_stop
 

@@ -6,6 +6,10 @@
 # turn runs tool calls; the requests the fake got, the client's output, the store
 # and the absence of the API key in it are checked.
 set -u
+# The tools this test needs beyond POSIX sh: without one it fails, naming it.
+for tool in grep sed tr wc mktemp tail head; do
+	command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed"; exit 1; }
+done
 builddir=${HEARTH_TEST_BUILDDIR:?run me from make check}
 [ -x "$builddir/hearth" ] || { echo "SKIP: no hearth client built"; exit 77; }
 hearth="$builddir/hearth"
