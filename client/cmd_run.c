@@ -355,7 +355,9 @@ cmd_run_resolve(struct cmd_run *r, struct client_rpc *c)
 {
 	int rc;
 	if (r->session_arg != NULL) {
-		rc = cmd_run_existing(r, c, r->session_arg);
+		char *id = cmd_sessions_resolve(c, r->session_arg); /* a unique prefix will do */
+		rc = id != NULL ? cmd_run_existing(r, c, id) : -1;
+		free(id);
 	} else if (r->resume_latest) {
 		int failed;
 		char *id = cmd_run_latest(r, c, &failed);

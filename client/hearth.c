@@ -29,7 +29,9 @@ static const struct hearth_cmd {
 	{ "run", "[--model PROVIDER/MODEL] [--session ID | --continue] [--cwd DIR]\n"
 		 "                  [--format text|json] PROMPT",
 	  "send PROMPT (- reads stdin) and stream the answer", cmd_run_main },
-	{ "sessions", "[--json]", "list the sessions", cmd_sessions_main },
+	{ "sessions", "[--json] | rm ID... | rename ID TITLE | fork ID\n"
+		      "                  | prune --older-than SPAN [--dry-run]",
+	  "list the sessions; remove, rename, fork or prune them", cmd_sessions_main },
 	{ "models", "[--json]", "list the models of every provider", cmd_models_main },
 	{ "attach", "ID", "replay a session, then follow it live", cmd_attach_main },
 	{ "acp", "", "speak ACP on stdin and stdout, for editors", cmd_acp_main },

@@ -47,6 +47,14 @@ struct client_rpc *hearth_connect(const struct hearth_opts *o, int may_start, js
  */
 int hearth_call(struct client_rpc *c, const char *method, json_t *params, json_t **result);
 
+/*
+ * The session id that arg names: a whole id, or a prefix of exactly one (asked of
+ * _hearth/sessions). An id the daemon does not list comes back as given, for the
+ * daemon to refuse. Malloc'd; NULL after saying that the prefix is ambiguous or
+ * that the daemon could not be asked.
+ */
+char *cmd_sessions_resolve(struct client_rpc *c, const char *arg);
+
 /* The commands: argv[0] is "hearth NAME"; each returns the exit status. */
 /*
  * The options every simple command shares: -h/--help, and --json when as_json is

@@ -82,23 +82,27 @@ run_with() { # run_with VAR=VALUE... ARGS...: run, with those variables set
 	st=$?
 }
 
-# Seeded sessions, newest first, with the history attach replays.
+# Seeded sessions, newest first, with the history attach replays. Their ages are
+# 10 minutes, 2 hours and 3 days (a minute's slack before the table changes).
+now=$(date +%s)
+t_new=$((now - 600)) t_old=$((now - 7200)) t_other=$(((now - 3 * 86400) * 1000))
 cat >"$tmp/state.json" <<EOF
 [
  {"sessionId": "s-new", "title": "Fix the build", "cwd": "$tmp/proj",
   "model": "anthropic/claude-sonnet-4-5", "status": "idle", "messages": 4,
-  "updatedAt": "2026-03-01T10:30:00.250Z",
+  "updatedAt": $t_new, "usage": {"inputTokens": 12000, "outputTokens": 345,
+  "reasoningTokens": 0, "cacheReadTokens": 0, "cacheWriteTokens": 0, "costMicros": 41175},
   "history": [
    {"sessionId": "s-new", "update": {"sessionUpdate": "user_message_chunk",
     "content": {"type": "text", "text": "make fails"}}, "_meta": {"hearth": {"seq": 1}}},
    {"sessionId": "s-new", "update": {"sessionUpdate": "agent_message_chunk",
     "content": {"type": "text", "text": "Fixed it.\\n"}}, "_meta": {"hearth": {"seq": 2}}}]},
  {"sessionId": "s-old", "title": "Old work", "cwd": "$tmp/proj", "model": "openai/gpt-5",
-  "status": "interrupted", "messages": 12, "updatedAt": "2026-02-01T10:00:00+01:00"},
+  "status": "interrupted", "messages": 12, "updatedAt": $t_old},
  {"sessionId": "s-other",
   "title": "Elsewhere with a very long title that goes past forty characters",
   "cwd": "$tmp/other", "model": "ollama/llama3", "status": "error", "messages": 0,
-  "updatedAt": 1767225600000}
+  "updatedAt": $t_other}
 ]
 EOF
 
@@ -169,27 +173,54 @@ fake_start --state "$tmp/state.json"
 run sessions
 check "sessions exits 0" status_is $st 0
 check "sessions prints the table" same "$tmp/out" \
-"ID       TITLE                                     DIRECTORY  MODEL                        STATUS       MSGS  UPDATED
-s-new    Fix the build                             ~/proj     anthropic/claude-sonnet-4-5  idle            4  2026-03-01 10:30
-s-old    Old work                                  ~/proj     openai/gpt-5                 interrupted    12  2026-02-01 09:00
-s-other  Elsewhere with a very long title that g…  ~/other    ollama/llama3                error           0  2026-01-01 00:00
+"ID       TITLE                                     DIRECTORY  MODEL                        STATUS       MSGS  TOKENS   COST  AGE
+s-new    Fix the build                             ~/proj     anthropic/claude-sonnet-4-5  idle            4   12.3k  \$0.04  10m
+s-old    Old work                                  ~/proj     openai/gpt-5                 interrupted    12       -      -   2h
+s-other  Elsewhere with a very long title that g…  ~/other    ollama/llama3                error           0       -      -   3d
 "
-TZ=JST-9 "$hearth" sessions >"$tmp/out" 2>"$tmp/err"
-check "sessions shows local time" has "$tmp/out" "2026-03-01 19:30"
 run sessions --json
 check "sessions --json exits 0" status_is $st 0
 check "sessions --json prints the array on one line" same "$tmp/out" \
-"[{\"sessionId\":\"s-new\",\"title\":\"Fix the build\",\"cwd\":\"$tmp/proj\",\"model\":\"anthropic/claude-sonnet-4-5\",\"status\":\"idle\",\"messages\":4,\"updatedAt\":\"2026-03-01T10:30:00.250Z\"},\
-{\"sessionId\":\"s-old\",\"title\":\"Old work\",\"cwd\":\"$tmp/proj\",\"model\":\"openai/gpt-5\",\"status\":\"interrupted\",\"messages\":12,\"updatedAt\":\"2026-02-01T10:00:00+01:00\"},\
-{\"sessionId\":\"s-other\",\"title\":\"Elsewhere with a very long title that goes past forty characters\",\"cwd\":\"$tmp/other\",\"model\":\"ollama/llama3\",\"status\":\"error\",\"messages\":0,\"updatedAt\":1767225600000}]\n"
+"[{\"sessionId\":\"s-new\",\"title\":\"Fix the build\",\"cwd\":\"$tmp/proj\",\"model\":\"anthropic/claude-sonnet-4-5\",\"status\":\"idle\",\"messages\":4,\"updatedAt\":$t_new,\"usage\":{\"inputTokens\":12000,\"outputTokens\":345,\"reasoningTokens\":0,\"cacheReadTokens\":0,\"cacheWriteTokens\":0,\"costMicros\":41175}},\
+{\"sessionId\":\"s-old\",\"title\":\"Old work\",\"cwd\":\"$tmp/proj\",\"model\":\"openai/gpt-5\",\"status\":\"interrupted\",\"messages\":12,\"updatedAt\":$t_old},\
+{\"sessionId\":\"s-other\",\"title\":\"Elsewhere with a very long title that goes past forty characters\",\"cwd\":\"$tmp/other\",\"model\":\"ollama/llama3\",\"status\":\"error\",\"messages\":0,\"updatedAt\":$t_other}]\n"
 check "the client began with initialize" same "$log" \
 "initialize {\"protocolVersion\":1,\"clientCapabilities\":{\"fs\":{\"readTextFile\":false,\"writeTextFile\":false},\"terminal\":false},\"clientInfo\":{\"name\":\"hearth\",\"version\":\"$("$hearth" --version | cut -d' ' -f2)\"}}
 _hearth/sessions {}
 initialize {\"protocolVersion\":1,\"clientCapabilities\":{\"fs\":{\"readTextFile\":false,\"writeTextFile\":false},\"terminal\":false},\"clientInfo\":{\"name\":\"hearth\",\"version\":\"$("$hearth" --version | cut -d' ' -f2)\"}}
 _hearth/sessions {}
-initialize {\"protocolVersion\":1,\"clientCapabilities\":{\"fs\":{\"readTextFile\":false,\"writeTextFile\":false},\"terminal\":false},\"clientInfo\":{\"name\":\"hearth\",\"version\":\"$("$hearth" --version | cut -d' ' -f2)\"}}
-_hearth/sessions {}
 "
+
+# Unique prefixes name a session; an ambiguous one is refused naming the candidates.
+run attach s-o
+check "an ambiguous prefix exits 1" status_is $st 1
+check "an ambiguous prefix names the candidates" same "$tmp/err" \
+	"hearth: session id 's-o' is ambiguous: 2 sessions start with it (s-old, s-other)\n"
+run sessions rename s-ne Build fixed
+check "sessions rename with a prefix exits 0" status_is $st 0
+check "sessions rename sent the whole id and the words as one title" has "$log" \
+	'_hearth/rename {"sessionId":"s-new","title":"Build fixed"}'
+run sessions rename s-new
+check "sessions rename without a title exits 2" status_is $st 2
+run sessions prune
+check "sessions prune without --older-than exits 2" status_is $st 2
+check "and says what it needs" has "$tmp/err" "sessions prune needs --older-than SPAN (for example 30d)"
+run sessions prune --older-than soon
+check "a bad span exits 2" status_is $st 2
+run sessions prune --older-than 1d --dry-run
+check "prune --dry-run exits 0" status_is $st 0
+check "prune --dry-run names what it would remove" same "$tmp/out" "would remove s-other\n"
+check "prune --dry-run removes nothing" lacks "$log" "session/delete"
+run sessions prune --older-than 1h
+check "prune exits 0" status_is $st 0
+check "prune removes the sessions older than the span" same "$tmp/out" "removed s-old\nremoved s-other\n"
+run sessions rm s-n nonesuch
+check "sessions rm with one unknown id exits 1" status_is $st 1
+check "sessions rm removed the one it knew, by prefix" same "$tmp/out" "removed s-new\n"
+check "and the daemon's refusal of the other is shown" has "$tmp/err" "hearth: unknown session 'nonesuch'"
+run sessions
+check "after rm and prune no session is left" same "$tmp/out" "no sessions\n"
+fake_start --state "$tmp/state.json"
 
 long=$(printf '%0200d' 0)
 run --socket "$tmp/$long.sock" sessions

@@ -114,6 +114,10 @@ check "--continue sent the whole history" has "$tmp/req4" 'use the tool twice'
 
 "$hearth" --config "$conf" sessions --json >"$tmp/sessions.out" 2>&1
 check "sessions lists one session" test "$(grep -o '"sessionId"' "$tmp/sessions.out" | wc -l)" -eq 1
+check "sessions --json carries the session's usage" \
+	grep -q '"usage":{"inputTokens":[1-9][0-9]*,"outputTokens":[1-9][0-9]*,' "$tmp/sessions.out"
+"$hearth" --config "$conf" sessions >"$tmp/table.out" 2>&1
+check "the sessions table has the usage columns" has "$tmp/table.out" "MSGS  TOKENS  COST  AGE"
 
 # --- the models the provider lists (the fake's /v1/models)
 "$hearth" --config "$conf" models >"$tmp/models.out" 2>"$tmp/models.err"
