@@ -67,7 +67,7 @@ acp_iso8601(int64_t ms)
 static json_t *
 acp_config_options(struct session *s)
 {
-	char *dflt = agent_default_model();
+	char *dflt = models_default();
 	const char *current = s->model != NULL ? s->model : dflt != NULL ? dflt : "";
 	json_t *options = json_array();
 	json_t *seen = json_object();
@@ -76,21 +76,18 @@ acp_config_options(struct session *s)
 							 current));
 		json_object_set_new(seen, current, json_true());
 	}
-	for (size_t i = 0; acp_registry != NULL && i < acp_registry->n_modules; i++) {
-		struct module *p = acp_registry->modules[i];
-		if (p->kind != HEARTH_KIND_PROVIDER || !p->inited ||
-		    p->desc->provider->default_model == NULL ||
-		    p->desc->provider->default_model(p->state) == NULL)
-			continue;
-		char *v = xasprintf("%s/%s", p->name, p->desc->provider->default_model(p->state));
+	json_t *defaults = models_defaults();
+	size_t i;
+	json_t *d;
+	json_array_foreach(defaults, i, d) {
+		const char *v = json_string_value(d);
 		if (json_object_get(seen, v) == NULL) {
 			json_array_append_new(options, json_pack("{s:s,s:s}", "value", v, "name", v));
 			json_object_set_new(seen, v, json_true());
 		}
-		free(v);
 	}
+	json_decref(defaults);
 	/* Every listed model is a value (the list comes from the last refresh). */
-	size_t i;
 	json_t *m;
 	json_array_foreach(models_cached(), i, m) {
 		const char *v = json_string_value(json_object_get(m, "id"));
@@ -176,7 +173,7 @@ acp_session_new(struct hearth_conn *c, struct rpc_msg *m)
 		model = json_string_value(json_object_get(meta, "model"));
 		struct module *p;
 		char *id = NULL;
-		if (model == NULL || agent_resolve_model(model, &p, &id, &why) != 0) {
+		if (model == NULL || models_resolve(model, &p, &id, &why) != 0) {
 			acp_invalid(c, m, why != NULL ? why : xstrdup("'_meta.hearth.model' must be "
 								      "a string"));
 			return;
@@ -423,7 +420,7 @@ acp_set_config_option(struct hearth_conn *c, struct rpc_msg *m)
 	}
 	struct module *p;
 	char *model_id = NULL;
-	if (agent_resolve_model(value, &p, &model_id, &why) != 0) {
+	if (models_resolve(value, &p, &model_id, &why) != 0) {
 		acp_invalid(c, m, why);
 		return;
 	}

@@ -33,3 +33,8 @@ bin_PROGRAMS += hearthd
 hearthd_SOURCES = %D%/hearthd.c
 hearthd_CFLAGS = $(core_libhearthcore_la_CFLAGS)
 hearthd_LDADD = %D%/libhearthcore.la
+
+# transcript: the agent split by concern (one writer of the conversation, request building)
+%C%_libhearthcore_la_SOURCES += \
+	%D%/transcript.c %D%/transcript.h \
+	%D%/context.c %D%/context.h

@@ -1849,7 +1849,15 @@ store_message_finish(struct store *st, const char *message_id, enum hearth_finis
 json_t *
 store_history(struct store *st, const char *session_id)
 {
+	return store_history_ids(st, session_id, NULL);
+}
+
+json_t *
+store_history_ids(struct store *st, const char *session_id, json_t **ids_out)
+{
 	static const char op[] = "reading the history of session";
+	if (ids_out != NULL)
+		*ids_out = NULL;
 	if (store_check_str(st, op, "session id", session_id, 0) != 0)
 		return NULL;
 	int exists = store_session_exists(st, session_id, op);
@@ -1860,6 +1868,7 @@ store_history(struct store *st, const char *session_id)
 		return NULL;
 	}
 	json_t *messages = json_array();
+	json_t *ids = ids_out != NULL ? json_array() : NULL;
 	json_t *parts = NULL;   /* the current message's, borrowed from it */
 	int64_t cur = -1;
 	int failed = 0;
@@ -1879,6 +1888,9 @@ store_history(struct store *st, const char *session_id)
 						      json_pack("{s:s, s:o}", "role",
 								role != NULL ? role : "",
 								"parts", parts));
+				if (ids != NULL)
+					json_array_append_new(ids, json_string(
+						(const char *)sqlite3_column_text(s, 1)));
 				cur = midx;
 			}
 			if (sqlite3_column_type(s, 4) == SQLITE_NULL)
@@ -1905,8 +1917,11 @@ store_history(struct store *st, const char *session_id)
 	}
 	if (failed) {
 		json_decref(messages);
+		json_decref(ids);
 		return NULL;
 	}
+	if (ids_out != NULL)
+		*ids_out = ids;
 	return messages;
 }
 

@@ -305,6 +305,8 @@ int store_message_finish(struct store *st, const char *message_id, enum hearth_f
  * reference, or NULL on error (store_errmsg(); an unknown session is an error).
  */
 json_t *store_history(struct store *st, const char *session_id);
+/* The same, and *ids_out (a new array) the id of each message, in the same order. */
+json_t *store_history_ids(struct store *st, const char *session_id, json_t **ids_out);
 
 int store_session_usage(struct store *st, const char *session_id, struct store_usage *out);
 
