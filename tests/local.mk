@@ -227,4 +227,8 @@ check_PROGRAMS += %D%/test_params
 %C%_test_params_SOURCES = %D%/test_params.c
 %C%_test_params_CFLAGS = $(TEST_COPTS)
 %C%_test_params_LDADD = $(TEST_LIBS)
+check_PROGRAMS += %D%/test_names
+%C%_test_names_SOURCES = %D%/test_names.c plugins/tools/names.c
+%C%_test_names_CFLAGS = $(TEST_COPTS)
+%C%_test_names_LDADD = $(TEST_LIBS)
 endif
