@@ -17,6 +17,7 @@
 #include "rpc.h"
 #include "session.h"
 #include "store.h"
+#include "tools.h"
 #include "xmalloc.h"
 
 #define ACP_PROTOCOL_VERSION 1
@@ -240,6 +241,19 @@ acp_session_resume(struct hearth_conn *c, struct rpc_msg *m)
 	acp_session_attach(c, m, 0);
 }
 
+/* A session's token and cost totals, as _hearth/status and _hearth/sessions give them. */
+static json_t *
+acp_usage_json(const struct store_usage *u)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+			 "inputTokens", (json_int_t)u->tokens.input_tokens,
+			 "outputTokens", (json_int_t)u->tokens.output_tokens,
+			 "reasoningTokens", (json_int_t)u->tokens.reasoning_tokens,
+			 "cacheReadTokens", (json_int_t)u->tokens.cache_read_tokens,
+			 "cacheWriteTokens", (json_int_t)u->tokens.cache_write_tokens,
+			 "costMicros", (json_int_t)u->cost_micros);
+}
+
 static json_t *
 acp_session_summary(const struct store_session *ss, int hearth_fields)
 {
@@ -256,6 +270,10 @@ acp_session_summary(const struct store_session *ss, int hearth_fields)
 		json_object_set_new(o, "lastSeq", json_integer(ss->last_seq));
 		if (ss->title == NULL)
 			json_object_set_new(o, "title", json_null());
+		char *created = acp_iso8601(ss->created_at);
+		json_object_set_new(o, "createdAt", json_string(created));
+		free(created);
+		json_object_set_new(o, "usage", acp_usage_json(&ss->usage));
 	}
 	return o;
 }
@@ -407,26 +425,18 @@ acp_hearth_status(struct hearth_conn *c, struct rpc_msg *m)
 	if (s == NULL)
 		return;
 	struct store_session ss;
-	struct store_usage u;
-	if (store_session_get(session_store(), s->id, &ss) != 0 ||
-	    store_session_usage(session_store(), s->id, &u) != 0) {
+	if (store_session_get(session_store(), s->id, &ss) != 0) {
 		conn_reply_error(c, m->id, RPC_INTERNAL_ERROR, "%s", store_errmsg(session_store()));
 		return;
 	}
-	char *created = acp_iso8601(ss.created_at), *updated = acp_iso8601(ss.updated_at);
-	json_t *r = acp_session_summary(&ss, 1);
-	json_object_set_new(r, "createdAt", json_string(created));
-	json_object_set_new(r, "updatedAt", json_string(updated));
-	json_object_set_new(r, "usage", json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I}",
-		"inputTokens", (json_int_t)u.tokens.input_tokens,
-		"outputTokens", (json_int_t)u.tokens.output_tokens,
-		"reasoningTokens", (json_int_t)u.tokens.reasoning_tokens,
-		"cacheReadTokens", (json_int_t)u.tokens.cache_read_tokens,
-		"cacheWriteTokens", (json_int_t)u.tokens.cache_write_tokens,
-		"costMicros", (json_int_t)u.cost_micros));
-	free(created);
-	free(updated);
+	json_t *r = acp_session_summary(&ss, 1); /* with createdAt, updatedAt and usage */
+	/* The tools a turn may call, by name (what `hearth run`'s init line lists). */
+	json_t *names = json_array(), *all = tools_list(), *tool;
+	size_t i;
+	json_array_foreach(all, i, tool)
+		json_array_append(names, json_object_get(tool, "name"));
+	json_decref(all);
+	json_object_set_new(r, "tools", names);
 	store_session_clear(&ss);
 	conn_reply(c, m->id, r);
 }

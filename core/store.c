@@ -159,7 +159,9 @@ enum store_stmt_id {
 
 #define STORE_SESSION_COLS \
 	"id, title, cwd, model, status, created_at, updated_at, last_seq, " \
-	"(SELECT COUNT(*) FROM messages m WHERE m.session_id = sessions.id)"
+	"(SELECT COUNT(*) FROM messages m WHERE m.session_id = sessions.id), " \
+	"input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, " \
+	"cache_write_tokens, cost_micros"
 
 static const char *const store_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -971,6 +973,12 @@ store_session_from_row(sqlite3_stmt *s, struct store_session *out)
 	out->updated_at = sqlite3_column_int64(s, 6);
 	out->last_seq = sqlite3_column_int64(s, 7);
 	out->message_count = sqlite3_column_int64(s, 8);
+	out->usage.tokens.input_tokens = store_col_u64(s, 9);
+	out->usage.tokens.output_tokens = store_col_u64(s, 10);
+	out->usage.tokens.reasoning_tokens = store_col_u64(s, 11);
+	out->usage.tokens.cache_read_tokens = store_col_u64(s, 12);
+	out->usage.tokens.cache_write_tokens = store_col_u64(s, 13);
+	out->usage.cost_micros = sqlite3_column_int64(s, 14);
 }
 
 int

@@ -147,6 +147,12 @@ int store_in_transaction(const struct store *st);
 
 /* ---------------------------------------------------------------- sessions -- */
 
+/* Token and cost totals of a session, over its finished messages. */
+struct store_usage {
+	struct hearth_usage tokens;
+	int64_t cost_micros;
+};
+
 /* A session as stored. Every string is owned by the struct: store_session_clear(). */
 struct store_session {
 	char *id;
@@ -158,6 +164,7 @@ struct store_session {
 	int64_t updated_at;    /* last change: the session, a message, an event */
 	int64_t last_seq;      /* the last event's sequence number, 0 before any */
 	int64_t message_count;
+	struct store_usage usage; /* the session's totals (store_session_usage()'s) */
 };
 
 /* Free the strings of *s and zero it. */
@@ -299,11 +306,6 @@ int store_message_finish(struct store *st, const char *message_id, enum hearth_f
  */
 json_t *store_history(struct store *st, const char *session_id);
 
-/* Token and cost totals of a session, over its finished messages. */
-struct store_usage {
-	struct hearth_usage tokens;
-	int64_t cost_micros;
-};
 int store_session_usage(struct store *st, const char *session_id, struct store_usage *out);
 
 /* -------------------------------------------------------------------- kv -- */

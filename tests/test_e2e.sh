@@ -6,6 +6,10 @@
 # turn runs tool calls; the requests the fake got, the client's output, the store
 # and the absence of the API key in it are checked.
 set -u
+# The tools this test needs beyond POSIX sh: without one it fails, naming it.
+for tool in grep sed tr wc mktemp tail head; do
+	command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed"; exit 1; }
+done
 builddir=${HEARTH_TEST_BUILDDIR:?run me from make check}
 [ -x "$builddir/hearth" ] || { echo "SKIP: no hearth client built"; exit 77; }
 hearth="$builddir/hearth"
@@ -71,7 +75,17 @@ CONF
 "$hearth" --config "$conf" run --format json --cwd "$tmp/project" "use the tool twice" \
 	>"$tmp/run1.out" 2>"$tmp/run1.err"
 check "hearth run exits 0" test $? -eq 0
-check "the last line is the stop reason" test "$(tail -n 1 "$tmp/run1.out")" = '{"stopReason":"end_turn"}'
+check "the first line is the init line" has "$tmp/run1.out" '{"type":"init","sessionId":"'
+head -n 1 "$tmp/run1.out" >"$tmp/init1"
+check "the init line names the model, the directory and the tools" has "$tmp/init1" \
+	'"model":"anthropic/claude-test-1","cwd":"'"$tmp"'/project","tools":["echo"'
+tail -n 1 "$tmp/run1.out" >"$tmp/result1"
+check "the last line is the result" has "$tmp/result1" '{"type":"result","sessionId":"'
+check "the result has the stop reason and the final text" has "$tmp/result1" \
+	'"stopReason":"end_turn","text":"All done.","isError":false,"error":null,'
+check "the result counts three model calls and two tool calls" has "$tmp/result1" \
+	'"modelCalls":3,"toolCalls":2,'
+check "the result has the turn's usage" grep -q '"usage":{"inputTokens":[1-9][0-9]*,"outputTokens":[1-9][0-9]*,' "$tmp/result1"
 text=$(grep '"agent_message_chunk"' "$tmp/run1.out" | sed 's/.*"text":"\([^"]*\)".*/\1/' | tr -d '\n')
 check "the answer streamed in order" test "$text" = "I will ask the tool.All done."
 check "the thought streamed" has "$tmp/run1.out" '"agent_thought_chunk"'
@@ -100,6 +114,10 @@ check "--continue sent the whole history" has "$tmp/req4" 'use the tool twice'
 
 "$hearth" --config "$conf" sessions --json >"$tmp/sessions.out" 2>&1
 check "sessions lists one session" test "$(grep -o '"sessionId"' "$tmp/sessions.out" | wc -l)" -eq 1
+check "sessions --json carries the session's usage" \
+	grep -q '"usage":{"inputTokens":[1-9][0-9]*,"outputTokens":[1-9][0-9]*,' "$tmp/sessions.out"
+"$hearth" --config "$conf" sessions >"$tmp/table.out" 2>&1
+check "the sessions table has the usage columns" has "$tmp/table.out" "MSGS  TOKENS  COST  AGE"
 
 # --- the models the provider lists (the fake's /v1/models)
 "$hearth" --config "$conf" models >"$tmp/models.out" 2>"$tmp/models.err"
