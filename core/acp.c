@@ -13,6 +13,7 @@
 #include "host.h"
 #include "log.h"
 #include "models.h"
+#include "params.h"
 #include "rpc.h"
 #include "session.h"
 #include "store.h"
@@ -588,6 +589,15 @@ acp_dispatch(struct hearth_conn *c, struct rpc_msg *m)
 	for (size_t i = 0; i < sizeof acp_methods / sizeof acp_methods[0]; i++) {
 		if (strcmp(acp_methods[i].method, m->method) != 0)
 			continue;
+		/* Every method's params meet its schema (core/params.c) before it runs. */
+		char *why = NULL;
+		if (params_check(m->method, m->params, &why) != 0) {
+			if (m->kind == RPC_REQUEST)
+				acp_invalid(c, m, why);
+			else
+				free(why);
+			return;
+		}
 		if (m->kind == RPC_REQUEST && acp_methods[i].notification) {
 			/* A notification sent as a request: do it, and say so. */
 			acp_methods[i].fn(c, m);

@@ -9,6 +9,7 @@ noinst_LTLIBRARIES += %D%/libhearthcore.la
 	%D%/host.c %D%/host.h \
 	%D%/registry.c %D%/registry.h \
 	%D%/rpc.c %D%/rpc.h \
+	%D%/params.c %D%/params.h \
 	%D%/conf.c %D%/conf.h \
 	%D%/conn.c %D%/conn.h \
 	%D%/defer.c %D%/defer.h \

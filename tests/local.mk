@@ -220,3 +220,15 @@ EXTRA_PROGRAMS += %D%/fake_acpd
 %C%_fake_acpd_CFLAGS = $(core_libhearthcore_la_CFLAGS)
 %C%_fake_acpd_LDADD = core/libhearthcore.la
 check_DATA += %D%/fake_acpd$(EXEEXT)
+
+# Hardening: the params schemas (core/params.c).
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_params
+%C%_test_params_SOURCES = %D%/test_params.c
+%C%_test_params_CFLAGS = $(TEST_COPTS)
+%C%_test_params_LDADD = $(TEST_LIBS)
+check_PROGRAMS += %D%/test_names
+%C%_test_names_SOURCES = %D%/test_names.c plugins/tools/names.c
+%C%_test_names_CFLAGS = $(TEST_COPTS)
+%C%_test_names_LDADD = $(TEST_LIBS)
+endif

@@ -1026,7 +1026,7 @@ test_bad_input(void **state)
 		  "{\"sessionId\":\"ses_nope\",\"prompt\":[]}}", -32002, "no session 'ses_nope'" },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"session/new\",\"params\":"
 		  "{\"cwd\":\"relative\"}}", -32602,
-		  "invalid params for session/new: cwd 'relative' is not an absolute path" },
+		  "invalid params for session/new: 'cwd' must be an absolute path" },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"session/new\",\"params\":"
 		  "{\"cwd\":\"/\",\"_meta\":{\"hearth\":{\"model\":\"nope/x\"}}}}", -32602,
 		  "invalid params for session/new: model 'nope/x': no provider module 'nope' is "
@@ -1036,6 +1036,17 @@ test_bad_input(void **state)
 		  "invalid params for initialize: 'protocolVersion' must be an integer" },
 		{ "not json", -32700, NULL },
 		{ "[1,2]", -32600, "batches are not supported: send one message per line" },
+		{ "1", -32600, "a message must be a JSON object" },
+		{ "null", -32600, "a message must be a JSON object" },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"session/load\",\"params\":"
+		  "{\"sessionId\":\"ses_nope\",\"mcpServers\":[1]}}", -32602,
+		  "invalid params for session/load: 'mcpServers[0]' must be an object" },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"session/list\",\"params\":"
+		  "{\"cwd\":\"rel\"}}", -32602,
+		  "invalid params for session/list: 'cwd' must be an absolute path" },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"_hearth/rename\",\"params\":"
+		  "{\"sessionId\":\"ses_nope\",\"title\":\"\"}}", -32602,
+		  "invalid params for _hearth/rename: 'title' must not be empty" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		size_t before = json_array_size(c->got);
