@@ -33,3 +33,6 @@ bin_PROGRAMS += hearthd
 hearthd_SOURCES = %D%/hearthd.c
 hearthd_CFLAGS = $(core_libhearthcore_la_CFLAGS)
 hearthd_LDADD = %D%/libhearthcore.la
+
+# sandbox: the shell splitter that permission rules match against
+%C%_libhearthcore_la_SOURCES += %D%/shellsplit.c %D%/shellsplit.h

@@ -220,3 +220,9 @@ EXTRA_PROGRAMS += %D%/fake_acpd
 %C%_fake_acpd_CFLAGS = $(core_libhearthcore_la_CFLAGS)
 %C%_fake_acpd_LDADD = core/libhearthcore.la
 check_DATA += %D%/fake_acpd$(EXEEXT)
+
+# sandbox: the shell splitter
+check_PROGRAMS += %D%/test_shellsplit
+%C%_test_shellsplit_SOURCES = %D%/test_shellsplit.c
+%C%_test_shellsplit_CFLAGS = $(TEST_COPTS)
+%C%_test_shellsplit_LDADD = $(TEST_LIBS)
