@@ -39,3 +39,6 @@ hearthd_LDADD = %D%/libhearthcore.la
 %C%_libhearthcore_la_SOURCES += \
 	%D%/transcript.c %D%/transcript.h \
 	%D%/context.c %D%/context.h
+
+# sandbox: the shell splitter that permission rules match against
+%C%_libhearthcore_la_SOURCES += %D%/shellsplit.c %D%/shellsplit.h

@@ -232,3 +232,11 @@ check_PROGRAMS += %D%/test_names
 %C%_test_names_CFLAGS = $(TEST_COPTS)
 %C%_test_names_LDADD = $(TEST_LIBS)
 endif
+
+# sandbox: the shell splitter
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_shellsplit
+%C%_test_shellsplit_SOURCES = %D%/test_shellsplit.c
+%C%_test_shellsplit_CFLAGS = $(TEST_COPTS)
+%C%_test_shellsplit_LDADD = $(TEST_LIBS)
+endif

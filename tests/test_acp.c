@@ -550,7 +550,7 @@ test_tool_calls_multi_step(void **state)
 	json_decref(want);
 	json_t *denied = json_array_get(json_object_get(json_array_get(h, 4), "parts"), 0);
 	assert_string_equal(json_string_value(json_object_get(denied, "content")),
-			    "denied by the permission rules");
+			    "the tool is not offered (its permission is deny)");
 	json_decref(h);
 
 	/* The second request carried the first step's results. */
