@@ -1159,6 +1159,132 @@ test_session_management(void **state)
 }
 
 /* A turn the daemon's death cut short left a tool call with no result: repaired. */
+/* session/fork: a copy of the history that then goes its own way. */
+static void
+test_session_fork(void **state)
+{
+	core_up("[[{\"text\":\"Hello\"},{\"usage\":{\"input\":10,\"output\":3}},"
+		"{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"Again\"},{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new(), *b = client_new();
+	json_t *caps = json_object_get(call_ok(a, "initialize", json_pack("{s:i}", "protocolVersion",
+									  1)), "agentCapabilities");
+	assert_non_null(json_object_get(json_object_get(caps, "sessionCapabilities"), "fork"));
+	char *sid = xstrdup(new_session(a));
+	assert_string_equal(stop_reason(call(a, "session/prompt", json_pack(
+		"{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt", "type", "text", "text", "hi"))),
+		"end_turn");
+	json_t *src = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	json_int_t src_seq = json_integer_value(json_object_get(src, "lastSeq"));
+
+	json_t *r = call_ok(b, "session/fork", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd",
+							 F->tmp, "mcpServers"));
+	char *fid = xstrdup(json_string_value(json_object_get(r, "sessionId")));
+	assert_memory_equal(fid, "ses_", 4);
+	assert_string_not_equal(fid, sid);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(r, "configOptions"), 0), "currentValue")), "script_provider/scripted");
+	json_t *st = call_ok(b, "_hearth/status", json_pack("{s:s}", "sessionId", fid));
+	assert_int_equal(json_integer_value(json_object_get(st, "lastSeq")), src_seq);
+	assert_int_equal(json_integer_value(json_object_get(st, "messages")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "usage"),
+							    "inputTokens")), 10);
+
+	/* Its replay is the source's history, under its own id. */
+	call_ok(b, "session/load", json_pack("{s:s,s:s,s:[]}", "sessionId", fid, "cwd", F->tmp,
+					     "mcpServers"));
+	char *text = agent_text(b, "agent_message_chunk");
+	assert_string_equal(text, "Hello");
+	free(text);
+
+	/* A prompt to the fork leaves the source alone. */
+	assert_string_equal(stop_reason(call(b, "session/prompt", json_pack(
+		"{s:s,s:[{s:s,s:s}]}", "sessionId", fid, "prompt", "type", "text", "text", "more"))),
+		"end_turn");
+	src = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_int_equal(json_integer_value(json_object_get(src, "lastSeq")), src_seq);
+	assert_int_equal(json_integer_value(json_object_get(src, "messages")), 2);
+	st = call_ok(b, "_hearth/status", json_pack("{s:s}", "sessionId", fid));
+	assert_int_equal(json_integer_value(json_object_get(st, "messages")), 4);
+
+	/* Bad input. */
+	json_t *bad = call(b, "session/fork", json_pack("{s:s,s:s}", "sessionId", sid, "cwd", "/"));
+	char *want = xasprintf("a fork keeps its session's directory: cwd must be %s (or left "
+			       "out)", F->tmp);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(bad, "error"),
+							      "message")), want);
+	free(want);
+	bad = call(b, "session/fork", json_pack("{s:s}", "sessionId", "ses_nope"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(bad, "error"),
+							      "message")), "no session 'ses_nope'");
+	bad = call(b, "session/fork", json_pack("{s:i}", "sessionId", 5));
+	assert_non_null(json_object_get(bad, "error"));
+	bad = call(b, "session/fork", json_pack("{s:s,s:i}", "sessionId", sid, "mcpServers", 1));
+	assert_non_null(json_object_get(bad, "error"));
+	free(fid);
+	free(sid);
+	client_free(a);
+	client_free(b);
+}
+
+/* The first prompt names an untitled session; later ones and a chosen title stay. */
+static void
+test_auto_title(void **state)
+{
+	core_up("[[{\"text\":\"a\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"b\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"c\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"d\"},{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new();
+	char *sid = xstrdup(new_session(a));
+	json_t *st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_true(json_is_null(json_object_get(st, "title")));
+	call_ok(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt",
+					       "type", "text", "text",
+					       " \n  fix   the\tbuild \nand more lines"));
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_string_equal(json_string_value(json_object_get(st, "title")), "fix the build");
+	/* Followers were told. */
+	int told = 0;
+	size_t i;
+	json_t *u, *ups = updates_of(a);
+	json_array_foreach(ups, i, u) {
+		const json_t *up = json_object_get(u, "update");
+		const char *k = json_string_value(json_object_get(up, "sessionUpdate"));
+		if (strcmp(k, "session_info_update") == 0 &&
+		    strcmp(json_string_value(json_object_get(up, "title")), "fix the build") == 0)
+			told++;
+	}
+	json_decref(ups);
+	assert_int_equal(told, 1);
+	call_ok(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt",
+					       "type", "text", "text", "something else"));
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_string_equal(json_string_value(json_object_get(st, "title")), "fix the build");
+
+	/* Long: cut at a word, with an ellipsis; blank text blocks are skipped. */
+	char *sid2 = xstrdup(new_session(a));
+	call_ok(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s}]}", "sessionId", sid2,
+		"prompt", "type", "text", "text", " \t\n", "type", "text", "text",
+		"refactor the configuration parser so that trailing comments are accepted "
+		"everywhere"));
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid2));
+	assert_string_equal(json_string_value(json_object_get(st, "title")),
+			    "refactor the configuration parser so that trailing comments…");
+
+	/* A title given first is kept. */
+	char *sid3 = xstrdup(new_session(a));
+	call_ok(a, "_hearth/rename", json_pack("{s:s,s:s}", "sessionId", sid3, "title", "Mine"));
+	call_ok(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid3, "prompt",
+					       "type", "text", "text", "hello"));
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid3));
+	assert_string_equal(json_string_value(json_object_get(st, "title")), "Mine");
+	free(sid);
+	free(sid2);
+	free(sid3);
+	client_free(a);
+}
+
 static void
 test_history_repair(void **state)
 {
@@ -1277,6 +1403,8 @@ main(void)
 		T(test_store_failure),
 		T(test_bad_input),
 		T(test_session_management),
+		T(test_session_fork),
+		T(test_auto_title),
 		T(test_history_repair),
 		T(test_max_steps),
 		T(test_project_instructions),
