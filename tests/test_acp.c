@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -330,6 +331,7 @@ setup(void **state)
 	F->ctx.state_dir = F->tmp;
 	F->ctx.runtime_dir = F->tmp;
 	F->ctx.store = F->store;
+	F->ctx.daemon = &core_host_ops;
 	host_context_set(&F->ctx);
 	defer_init(&F->loop);
 	assert_int_equal(loader_init(), 0);
