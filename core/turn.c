@@ -859,12 +859,13 @@ turn_shutdown(void)
 		}
 		session_set_status(s, STORE_INTERRUPTED);
 	}
+	/* No turn writes any more: what the transcript and the requests kept can go. */
+	context_close();
+	transcript_close();
 }
 
 void
 turn_close(void)
 {
 	turn_shutdown();
-	context_close();
-	transcript_close();
 }

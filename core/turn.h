@@ -60,9 +60,12 @@ int turn_start(struct session *s, const json_t *blocks, struct hearth_conn *send
 	       const struct turn_requester *req, char **error);
 /* Cancel the session's turn, if any: it ends promptly with stopReason "cancelled". */
 void turn_cancel(struct session *s);
-/* Shutdown: cancel every turn; their sessions are left "interrupted". */
+/*
+ * Shutdown: cancel every turn; their sessions are left "interrupted". Then the
+ * cached histories (context.h) and the transcript's last error are freed.
+ */
 void turn_shutdown(void);
-/* turn_shutdown(), then free what turn_init and the transcript hold. */
+/* The same (what agent_close() calls). */
 void turn_close(void);
 
 #endif
