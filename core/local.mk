@@ -48,7 +48,8 @@ hearthd_LDADD = %D%/libhearthcore.la
 # transcript: the agent split by concern (one writer of the conversation, request building)
 %C%_libhearthcore_la_SOURCES += \
 	%D%/transcript.c %D%/transcript.h \
-	%D%/context.c %D%/context.h
+	%D%/context.c %D%/context.h \
+	%D%/turn.c %D%/turn.h
 
 # sandbox: the shell splitter that permission rules match against
 %C%_libhearthcore_la_SOURCES += %D%/shellsplit.c %D%/shellsplit.h
