@@ -6,6 +6,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <hearth/plugin.h>
@@ -25,13 +26,14 @@ cmd_attach_main(const struct hearth_opts *o, int argc, char **argv)
 		hearth_usage_cmd("attach", stderr);
 		return HEARTH_EXIT_USAGE;
 	}
-	const char *id = argv[optind];
-
 	struct client_rpc *c = hearth_connect(o, 1, NULL);
 	if (c == NULL)
 		return HEARTH_EXIT_ERROR;
+	char *id = cmd_sessions_resolve(c, argv[optind]); /* a unique prefix will do */
 	json_t *status;
-	if (hearth_call(c, "_hearth/status", json_pack("{s:s}", "sessionId", id), &status) != 0) {
+	if (id == NULL ||
+	    hearth_call(c, "_hearth/status", json_pack("{s:s}", "sessionId", id), &status) != 0) {
+		free(id);
 		client_rpc_free(c);
 		return HEARTH_EXIT_ERROR;
 	}
@@ -73,5 +75,6 @@ cmd_attach_main(const struct hearth_opts *o, int argc, char **argv)
 out:
 	follow_clear(&f);
 	client_rpc_free(c);
+	free(id);
 	return exit_status;
 }

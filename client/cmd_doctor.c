@@ -1,8 +1,10 @@
 /*
  * cmd_doctor.c: `hearth doctor`: checks what hearth needs, one line each,
  *     ok|warn|fail  WHAT: DETAIL
- * with indented detail lines below some. It exits 1 if any check fails, and
- * never starts a daemon or prints a key's value.
+ * with indented detail lines below some, or with --json one object
+ *     {"ok": BOOL, "checks": [{"check", "verdict", "detail", "details": [...]}]}
+ * It exits 1 if any check fails (no daemon running is a warning: it works before
+ * one ever ran), and never starts a daemon or prints a key's value.
  */
 #include "config.h"
 
@@ -20,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "conf.h"
@@ -38,8 +41,12 @@ enum cmd_doctor_verdict { DOCTOR_OK, DOCTOR_WARN, DOCTOR_FAIL };
 struct cmd_doctor {
 	const struct hearth_opts *opts;
 	int failures;
+	json_t *checks; /* owned: one {check, verdict, detail, details} per line */
 };
 
+static const char *const cmd_doctor_verdicts[] = { "ok", "warn", "fail" };
+
+/* Record one check; details added next go under it. */
 static void
 cmd_doctor_line(struct cmd_doctor *d, enum cmd_doctor_verdict v, const char *what,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -48,33 +55,50 @@ static void
 cmd_doctor_line(struct cmd_doctor *d, enum cmd_doctor_verdict v, const char *what,
 		const char *fmt, ...)
 {
-	static const char *const names[] = { "ok", "warn", "fail" };
 	if (v == DOCTOR_FAIL)
 		d->failures++;
-	printf("%-4s  %s: ", names[v], what);
 	va_list ap;
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	char *detail = xvasprintf(fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	json_array_append_new(d->checks, json_pack("{s:s, s:s, s:s, s:[]}", "check", what,
+						   "verdict", cmd_doctor_verdicts[v],
+						   "detail", detail, "details"));
+	free(detail);
 }
 
-/* Each line of text, indented under its check; at most CMD_DOCTOR_DETAIL_LINES. */
+/* Each line of text, under the last check; at most CMD_DOCTOR_DETAIL_LINES. */
 static void
-cmd_doctor_details(const char *text)
+cmd_doctor_details(struct cmd_doctor *d, const char *text)
 {
-	int n = 0;
+	json_t *lines = json_object_get(json_array_get(d->checks, json_array_size(d->checks) - 1),
+					"details");
 	for (const char *p = text; *p != '\0';) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
 		if (len > 0) {
-			if (n++ == CMD_DOCTOR_DETAIL_LINES) {
-				printf("      ...\n");
+			if (json_array_size(lines) == CMD_DOCTOR_DETAIL_LINES) {
+				json_array_append_new(lines, json_string("..."));
 				return;
 			}
-			printf("      %.*s\n", (int)len, p);
+			json_array_append_new(lines, json_stringn(p, len));
 		}
 		p += len + (nl != NULL);
+	}
+}
+
+/* The checks as text, "VERDICT  WHAT: DETAIL" and indented details. */
+static void
+cmd_doctor_print(const struct cmd_doctor *d)
+{
+	size_t i, j;
+	json_t *c, *line;
+	json_array_foreach(d->checks, i, c) {
+		printf("%-4s  %s: %s\n", json_string_value(json_object_get(c, "verdict")),
+		       json_string_value(json_object_get(c, "check")),
+		       json_string_value(json_object_get(c, "detail")));
+		json_array_foreach(json_object_get(c, "details"), j, line)
+			printf("      %s\n", json_string_value(line));
 	}
 }
 
@@ -93,8 +117,8 @@ cmd_doctor_config(struct cmd_doctor *d)
 	} else {
 		cmd_doctor_line(d, DOCTOR_FAIL, "config", "%s: %zu error%s", path, conf->n_errors,
 				conf->n_errors == 1 ? "" : "s");
-		for (size_t i = 0; i < conf->n_errors && i < CMD_DOCTOR_DETAIL_LINES; i++)
-			printf("      %s\n", conf->errors[i]);
+		for (size_t i = 0; i < conf->n_errors; i++)
+			cmd_doctor_details(d, conf->errors[i]);
 	}
 	conf_free(conf);
 	free(path);
@@ -209,8 +233,8 @@ cmd_doctor_modules(struct cmd_doctor *d)
 		for (const char *p = out; (p = strchr(p, '\n')) != NULL; p++)
 			n++;
 		cmd_doctor_line(d, DOCTOR_OK, "modules", "%zu loaded by %s --check", n, daemon);
-		cmd_doctor_details(out);
-		cmd_doctor_details(err);
+		cmd_doctor_details(d, out);
+		cmd_doctor_details(d, err);
 	} else {
 		if (WIFEXITED(status))
 			cmd_doctor_line(d, DOCTOR_FAIL, "modules", "%s --check failed (exit status %d)",
@@ -218,8 +242,8 @@ cmd_doctor_modules(struct cmd_doctor *d)
 		else
 			cmd_doctor_line(d, DOCTOR_FAIL, "modules", "%s --check was killed by signal %d",
 					daemon, WTERMSIG(status));
-		cmd_doctor_details(out);
-		cmd_doctor_details(err);
+		cmd_doctor_details(d, out);
+		cmd_doctor_details(d, err);
 	}
 	free(out);
 	free(err);
@@ -257,7 +281,9 @@ cmd_doctor_socket(struct cmd_doctor *d)
 	int fd;
 	int rc = connect_once(path, &fd);
 	if (rc == -ENOENT || rc == -ECONNREFUSED) {
-		cmd_doctor_line(d, DOCTOR_FAIL, "socket", "%s: no daemon is running (%s)", path,
+		/* Not a fault: the first command that needs one starts it. */
+		cmd_doctor_line(d, DOCTOR_WARN, "socket", "%s: no daemon is running (%s); "
+				"the first command that needs one starts it", path,
 				rc == -ENOENT ? "no socket" : "connection refused");
 		return;
 	}
@@ -386,15 +412,25 @@ cmd_doctor_store(struct cmd_doctor *d)
 int
 cmd_doctor_main(const struct hearth_opts *o, int argc, char **argv)
 {
-	int early = hearth_options("doctor", argc, argv, NULL, 0);
+	int as_json = 0;
+	int early = hearth_options("doctor", argc, argv, &as_json, 0);
 	if (early >= 0)
 		return early;
-	struct cmd_doctor d = { .opts = o };
+	struct cmd_doctor d = { .opts = o, .checks = json_array() };
 	cmd_doctor_config(&d);
 	cmd_doctor_modules(&d);
 	cmd_doctor_keys(&d);
 	cmd_doctor_socket(&d);
 	cmd_doctor_socket_dir(&d);
 	cmd_doctor_store(&d);
+	if (as_json) {
+		json_t *all = json_pack("{s:b, s:O}", "ok", d.failures == 0, "checks", d.checks);
+		json_dumpf(all, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(all);
+	} else {
+		cmd_doctor_print(&d);
+	}
+	json_decref(d.checks);
 	return d.failures > 0 ? HEARTH_EXIT_ERROR : HEARTH_EXIT_OK;
 }

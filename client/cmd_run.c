@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hearth/plugin.h>
@@ -36,7 +37,116 @@ struct cmd_run {
 	char *session_cwd;       /* owned */
 	json_int_t last_seq;
 	int existing;
+	/* For the result: when the run began, and the session before the turn. */
+	struct timespec start;
+	json_t *before;          /* owned: _hearth/status before the turn, or NULL */
+	const char *stop_reason; /* borrowed from a static string or NULL */
+	char *stop_buf;          /* owned: the stop reason when it came from the daemon */
+	char *new_model;         /* owned: the model session/new reported, or NULL */
 };
+
+static const char *const cmd_run_usage_keys[] = {
+	"inputTokens", "outputTokens", "reasoningTokens", "cacheReadTokens", "cacheWriteTokens",
+};
+
+/* The session's status now (a new reference), or NULL; says nothing on failure. */
+static json_t *
+cmd_run_status(struct client_rpc *c, const char *id)
+{
+	json_t *result = NULL, *error = NULL;
+	if (id == NULL ||
+	    client_rpc_call(c, "_hearth/status", json_pack("{s:s}", "sessionId", id), &result,
+			    &error) != 0 || error != NULL) {
+		json_decref(error);
+		return NULL;
+	}
+	return result;
+}
+
+/* Print one JSON object (borrowed) as a line on stdout. */
+static void
+cmd_run_line(const json_t *o)
+{
+	char *line = json_dumps(o, JSON_COMPACT);
+	if (line != NULL)
+		printf("%s\n", line);
+	free(line);
+	fflush(stdout);
+}
+
+/* --format json's first line: the session, its model, its tools, its directory. */
+static void
+cmd_run_init_line(const struct cmd_run *r)
+{
+	json_t *tools = json_object_get(r->before, "tools");
+	const char *model = json_string_value(json_object_get(r->before, "model"));
+	if (model == NULL)
+		model = r->new_model;
+	json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "type", "init", "sessionId", r->session_id,
+			      "model", model, "cwd", r->session_cwd);
+	json_object_set_new(o, "tools", json_is_array(tools) ? json_incref(tools) : json_array());
+	cmd_run_line(o);
+	json_decref(o);
+}
+
+/*
+ * What the turn did: this turn's usage and cost (the session's totals after the
+ * turn less those before), its counts, its final text and how it ended. `after`
+ * is borrowed and may be NULL (the daemon went away): the usage is then zero.
+ */
+static json_t *
+cmd_run_result(const struct cmd_run *r, const struct render *rd, const json_t *after,
+	       const char *error)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	json_int_t ms = (json_int_t)(now.tv_sec - r->start.tv_sec) * 1000 +
+			(now.tv_nsec - r->start.tv_nsec) / 1000000;
+	const json_t *ua = json_object_get(after, "usage");
+	const json_t *ub = json_object_get(r->before, "usage");
+	json_t *usage = json_object();
+	for (size_t i = 0; i < sizeof cmd_run_usage_keys / sizeof cmd_run_usage_keys[0]; i++) {
+		const char *k = cmd_run_usage_keys[i];
+		json_int_t d = ua != NULL ? json_integer_value(json_object_get(ua, k)) -
+					    json_integer_value(json_object_get(ub, k)) : 0;
+		json_object_set_new(usage, k, json_integer(d));
+	}
+	json_int_t micros = ua != NULL ? json_integer_value(json_object_get(ua, "costMicros")) -
+					 json_integer_value(json_object_get(ub, "costMicros")) : 0;
+	return json_pack("{s:s, s:s?, s:s?, s:s#, s:b, s:s?, s:I, s:i, s:i, s:o, s:f}",
+			 "type", "result", "sessionId", r->session_id, "stopReason",
+			 r->stop_reason, "text", rd->final_text != NULL ? rd->final_text : "",
+			 rd->final_len, "isError", error != NULL, "error", error, "durationMs",
+			 ms, "modelCalls", rd->model_calls, "toolCalls", rd->tool_calls, "usage",
+			 usage, "costUsd", (double)micros / 1e6);
+}
+
+/* How the run ended, as --format json's last line or text's closing summary. */
+static void
+cmd_run_report(struct cmd_run *r, struct client_rpc *c, const struct render *rd, int status)
+{
+	const char *error = status == HEARTH_EXIT_ERROR ? hearth_last_error() : NULL;
+	if (status == HEARTH_EXIT_ERROR && error == NULL)
+		error = "the run failed";
+	/* Text asks for the totals only when it has a terminal to show them on. */
+	int want = rd->format == RENDER_JSON || rd->err_tty;
+	json_t *after = c != NULL && want ? cmd_run_status(c, r->session_id) : NULL;
+	json_t *res = cmd_run_result(r, rd, after, error);
+	if (rd->format == RENDER_JSON) {
+		cmd_run_line(res);
+	} else if (rd->err_tty && after != NULL) {
+		/* On a terminal only: piped stderr stays what the turn said. */
+		const json_t *u = json_object_get(res, "usage");
+		fprintf(stderr, "• %lld tokens in, %lld out, $%.4f\n",
+			(long long)(json_integer_value(json_object_get(u, "inputTokens")) +
+				    json_integer_value(json_object_get(u, "cacheReadTokens")) +
+				    json_integer_value(json_object_get(u, "cacheWriteTokens"))),
+			(long long)json_integer_value(json_object_get(u, "outputTokens")),
+			json_real_value(json_object_get(res, "costUsd")));
+	}
+	json_decref(res);
+	json_decref(after);
+}
 
 /* All of stdin, as a malloc'd string; NULL after printing why. */
 static char *
@@ -225,6 +335,16 @@ cmd_run_new(struct cmd_run *r, struct client_rpc *c)
 	}
 	r->session_id = xstrdup(id);
 	r->session_cwd = xstrdup(r->cwd);
+	/* The model it runs with, for the init line (a session without one of its own
+	 * has no model in _hearth/status). */
+	size_t i;
+	json_t *opt;
+	json_array_foreach(json_object_get(result, "configOptions"), i, opt) {
+		const char *v = json_string_value(json_object_get(opt, "currentValue"));
+		const char *oid = json_string_value(json_object_get(opt, "id"));
+		if (v != NULL && oid != NULL && strcmp(oid, "model") == 0 && r->new_model == NULL)
+			r->new_model = xstrdup(v);
+	}
 	json_decref(result);
 	return 0;
 }
@@ -235,7 +355,9 @@ cmd_run_resolve(struct cmd_run *r, struct client_rpc *c)
 {
 	int rc;
 	if (r->session_arg != NULL) {
-		rc = cmd_run_existing(r, c, r->session_arg);
+		char *id = cmd_sessions_resolve(c, r->session_arg); /* a unique prefix will do */
+		rc = id != NULL ? cmd_run_existing(r, c, id) : -1;
+		free(id);
 	} else if (r->resume_latest) {
 		int failed;
 		char *id = cmd_run_latest(r, c, &failed);
@@ -305,27 +427,30 @@ cmd_run_turn(struct cmd_run *r, struct client_rpc *c)
 	json_t *result, *error;
 	client_rpc_set_timeout(c, -1); /* a turn takes as long as it takes */
 	int rc = client_rpc_call(c, "session/prompt", params, &result, &error);
+	int usable = 1; /* whether c can still be asked for the session's status */
+	render_finish(&f.render);
 	if (rc == HEARTH_ECANCELED) {
-		render_finish(&f.render);
+		r->stop_reason = "cancelled";
 		status = HEARTH_EXIT_INTERRUPTED;
+		usable = 0;
 	} else if (rc != 0) {
-		render_finish(&f.render);
 		hearth_error("%s", client_rpc_why(c));
+		usable = 0;
 	} else if (error != NULL) {
-		render_finish(&f.render);
 		hearth_error("%s", json_string_value(json_object_get(error, "message")));
 		json_decref(error);
 	} else {
 		const char *reason = json_string_value(json_object_get(result, "stopReason"));
 		if (reason == NULL) {
-			render_finish(&f.render);
 			hearth_error("the daemon's session/prompt answer has no stopReason");
 		} else {
-			render_stop(&f.render, reason);
+			r->stop_buf = xstrdup(reason);
+			r->stop_reason = r->stop_buf;
 			status = cmd_run_stop_status(reason);
 		}
 		json_decref(result);
 	}
+	cmd_run_report(r, usable ? c : NULL, &f.render, status);
 out:
 	follow_clear(&f);
 	return status;
@@ -335,25 +460,37 @@ int
 cmd_run_main(const struct hearth_opts *o, int argc, char **argv)
 {
 	struct cmd_run r = { .format = RENDER_TEXT };
+	clock_gettime(CLOCK_MONOTONIC, &r.start);
 	int status = cmd_run_parse(&r, argc, argv);
 	if (status != 0) {
 		status = status < 0 ? HEARTH_EXIT_OK : status;
 		goto out;
 	}
 	struct client_rpc *c = hearth_connect(o, 1, NULL);
-	if (c == NULL) {
+	if (c == NULL || cmd_run_resolve(&r, c) != 0) {
+		/* Even a run that never reached its turn ends with a result line. */
 		status = HEARTH_EXIT_ERROR;
-		goto out;
-	}
-	if (cmd_run_resolve(&r, c) != 0)
-		status = HEARTH_EXIT_ERROR;
-	else
+		if (r.format == RENDER_JSON) {
+			struct render rd;
+			render_init(&rd, RENDER_JSON, 0, stdout, stderr);
+			cmd_run_report(&r, NULL, &rd, status);
+			render_clear(&rd);
+		}
+	} else {
+		if (r.format == RENDER_JSON || isatty(STDERR_FILENO))
+			r.before = cmd_run_status(c, r.session_id);
+		if (r.format == RENDER_JSON)
+			cmd_run_init_line(&r);
 		status = cmd_run_turn(&r, c);
+	}
 	client_rpc_free(c);
 out:
 	free(r.cwd);
 	free(r.prompt);
 	free(r.session_id);
 	free(r.session_cwd);
+	free(r.stop_buf);
+	free(r.new_model);
+	json_decref(r.before);
 	return status;
 }

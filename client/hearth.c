@@ -17,6 +17,9 @@
 #include "hearth.h"
 #include "xmalloc.h"
 
+static int hearth_help_main(const struct hearth_opts *o, int argc, char **argv);
+static int hearth_version_main(const struct hearth_opts *o, int argc, char **argv);
+
 static const struct hearth_cmd {
 	const char *name;
 	const char *args;
@@ -26,12 +29,16 @@ static const struct hearth_cmd {
 	{ "run", "[--model PROVIDER/MODEL] [--session ID | --continue] [--cwd DIR]\n"
 		 "                  [--format text|json] PROMPT",
 	  "send PROMPT (- reads stdin) and stream the answer", cmd_run_main },
-	{ "sessions", "[--json]", "list the sessions", cmd_sessions_main },
+	{ "sessions", "[--json] | rm ID... | rename ID TITLE | fork ID\n"
+		      "                  | prune --older-than SPAN [--dry-run]",
+	  "list the sessions; remove, rename, fork or prune them", cmd_sessions_main },
 	{ "models", "[--json]", "list the models of every provider", cmd_models_main },
 	{ "attach", "ID", "replay a session, then follow it live", cmd_attach_main },
 	{ "acp", "", "speak ACP on stdin and stdout, for editors", cmd_acp_main },
 	{ "stop", "", "stop the daemon", cmd_stop_main },
-	{ "doctor", "", "check config, modules, keys, socket and store", cmd_doctor_main },
+	{ "doctor", "[--json]", "check config, modules, keys, socket and store", cmd_doctor_main },
+	{ "help", "[COMMAND]", "describe the commands, or one", hearth_help_main },
+	{ "version", "", "print the version", hearth_version_main },
 };
 #define HEARTH_N_CMDS (sizeof hearth_cmds / sizeof hearth_cmds[0])
 
@@ -49,7 +56,7 @@ hearth_usage(FILE *out)
 		"                  $XDG_RUNTIME_DIR/hearth/hearth.sock)\n"
 		"  --no-start      fail instead of starting a daemon when none runs\n"
 		"  -h, --help      print this help\n"
-		"      --version   print the version\n"
+		"  -V, --version   print the version\n"
 		"`hearth COMMAND --help` describes a command; see hearth(1).\n");
 }
 
@@ -62,6 +69,42 @@ hearth_usage_cmd(const char *name, FILE *out)
 				hearth_cmds[i].args[0] != '\0' ? " " : "", hearth_cmds[i].args,
 				hearth_cmds[i].summary);
 	}
+}
+
+/* `hearth help [COMMAND]`: the summary, or one command's usage. */
+static int
+hearth_help_main(const struct hearth_opts *o, int argc, char **argv)
+{
+	(void)o;
+	if (argc > 2) {
+		hearth_error("help: unexpected argument '%s'", argv[2]);
+		return HEARTH_EXIT_USAGE;
+	}
+	if (argc < 2) {
+		hearth_usage(stdout);
+		return HEARTH_EXIT_OK;
+	}
+	for (size_t i = 0; i < HEARTH_N_CMDS; i++) {
+		if (strcmp(hearth_cmds[i].name, argv[1]) == 0) {
+			hearth_usage_cmd(argv[1], stdout);
+			return HEARTH_EXIT_OK;
+		}
+	}
+	hearth_error("help: unknown command '%s'", argv[1]);
+	return HEARTH_EXIT_USAGE;
+}
+
+/* `hearth version`, `-V`, `--version`: the client's version and its ABI. */
+static int
+hearth_version_main(const struct hearth_opts *o, int argc, char **argv)
+{
+	(void)o;
+	if (argc > 1) {
+		hearth_error("version: unexpected argument '%s'", argv[1]);
+		return HEARTH_EXIT_USAGE;
+	}
+	printf("hearth %s\n", PACKAGE_VERSION);
+	return HEARTH_EXIT_OK;
 }
 
 int
@@ -94,15 +137,24 @@ hearth_options(const char *cmd, int argc, char **argv, int *as_json, int any_arg
 	return -1;
 }
 
+/* Kept for `hearth run --format json`, whose result line carries the error. */
+static char *hearth_last_message;
+
 void
 hearth_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("hearth: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	free(hearth_last_message);
+	hearth_last_message = xvasprintf(fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "hearth: %s\n", hearth_last_message);
+}
+
+const char *
+hearth_last_error(void)
+{
+	return hearth_last_message;
 }
 
 struct client_rpc *
@@ -164,14 +216,14 @@ main(int argc, char **argv)
 	int opt;
 
 	/* '+': stop at the command, whose options are its own. */
-	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_CONFIG: o.config = optarg; break;
 		case OPT_SOCKET: socket_arg = optarg; break;
 		case OPT_NO_START: o.no_start = 1; break;
 		case OPT_VERSION:
-			printf("hearth %s\n", PACKAGE_VERSION);
-			return HEARTH_EXIT_OK;
+		case 'V':
+			return hearth_version_main(&o, 0, NULL);
 		case 'h':
 			hearth_usage(stdout);
 			return HEARTH_EXIT_OK;
@@ -208,5 +260,7 @@ main(int argc, char **argv)
 	int status = cmd->main(&o, sub_argc, sub_argv);
 	free(name);
 	free(o.socket_path);
+	free(hearth_last_message);
+	hearth_last_message = NULL;
 	return status;
 }

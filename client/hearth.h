@@ -29,6 +29,8 @@ void hearth_usage_cmd(const char *name, FILE *out);
 
 /* "hearth: MESSAGE\n" on stderr. */
 void hearth_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The message of the last hearth_error() (borrowed, valid until the next), or NULL. */
+const char *hearth_last_error(void);
 
 /*
  * Connect to the daemon (starting it if may_start and not --no-start) and run the
@@ -44,6 +46,14 @@ struct client_rpc *hearth_connect(const struct hearth_opts *o, int may_start, js
  * transport failure.
  */
 int hearth_call(struct client_rpc *c, const char *method, json_t *params, json_t **result);
+
+/*
+ * The session id that arg names: a whole id, or a prefix of exactly one (asked of
+ * _hearth/sessions). An id the daemon does not list comes back as given, for the
+ * daemon to refuse. Malloc'd; NULL after saying that the prefix is ambiguous or
+ * that the daemon could not be asked.
+ */
+char *cmd_sessions_resolve(struct client_rpc *c, const char *arg);
 
 /* The commands: argv[0] is "hearth NAME"; each returns the exit status. */
 /*

@@ -32,6 +32,9 @@ render_clear(struct render *r)
 {
 	json_decref(r->tools);
 	r->tools = NULL;
+	free(r->final_text);
+	r->final_text = NULL;
+	r->final_len = 0;
 }
 
 /* Write text to out, quoting each line with "> " when asked. */
@@ -203,11 +206,36 @@ render_plan(struct render *r, const json_t *update)
 	}
 }
 
+/* Count what the turn does, and keep the text of its last answer. */
+static void
+render_count(struct render *r, const json_t *update, const char *tag)
+{
+	if (strcmp(tag, "usage_update") == 0) {
+		r->model_calls++;
+	} else if (strcmp(tag, "tool_call") == 0) {
+		const char *id = json_string_value(json_object_get(update, "toolCallId"));
+		if (id == NULL || json_object_get(r->tools, id) == NULL)
+			r->tool_calls++;
+		r->final_len = 0; /* the answer is what comes after the last call */
+	} else if (strcmp(tag, "agent_message_chunk") == 0) {
+		const json_t *content = json_object_get(update, "content");
+		const char *text = json_string_value(json_object_get(content, "text"));
+		if (text == NULL)
+			return;
+		size_t n = strlen(text);
+		r->final_text = xrealloc(r->final_text, r->final_len + n + 1);
+		memcpy(r->final_text + r->final_len, text, n + 1);
+		r->final_len += n;
+	}
+}
+
 void
 render_update(struct render *r, const json_t *params)
 {
 	const json_t *update = json_object_get(params, "update");
 	const char *tag = json_string_value(json_object_get(update, "sessionUpdate"));
+	if (tag != NULL)
+		render_count(r, update, tag);
 	if (r->format == RENDER_JSON) {
 		char *line = json_dumps(params, JSON_COMPACT);
 		if (line != NULL) {

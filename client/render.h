@@ -9,8 +9,8 @@
  * are not shown. When stdout is a terminal, a line on stderr first ends the
  * current stdout line, so the two do not mix on screen.
  *
- * JSON: each session/update params object as received, one per line on stdout,
- * and at the end {"stopReason": "..."}.
+ * JSON: each session/update params object as received, one per line on stdout
+ * (`hearth run` adds its init line before and its result line after).
  */
 #ifndef HEARTH_CLIENT_RENDER_H
 #define HEARTH_CLIENT_RENDER_H
@@ -41,6 +41,11 @@ struct render {
 	enum render_last last;   /* what the previous chunk was */
 	enum render_last speaker; /* whose message text went to out last */
 	json_t *tools;           /* owned: {toolCallId: {"title", "status"}} */
+	/* What the turn did, for `hearth run`'s result (counted in both formats). */
+	int model_calls;         /* usage_update notifications: one per model call */
+	int tool_calls;          /* distinct tool calls */
+	char *final_text;        /* owned: the agent's text since its last tool call */
+	size_t final_len;
 };
 
 /* Set r up for out and err (borrowed; usually stdout and stderr). */

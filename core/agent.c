@@ -11,15 +11,15 @@
 #include <hearth/provider.h>
 
 #include "agent.h"
+#include "context.h"
 #include "log.h"
 #include "models.h"
 #include "permission.h"
 #include "rpc.h"
 #include "store.h"
 #include "tools.h"
+#include "transcript.h"
 #include "xmalloc.h"
-
-enum turn_part { TURN_PART_NONE, TURN_PART_TEXT, TURN_PART_REASONING };
 
 struct turn_ask {
 	struct hearth_conn *conn;
@@ -38,9 +38,8 @@ struct turn {
 	int ended;
 
 	/* The assistant message being streamed. */
-	char *msg_id;                   /* owned */
-	enum turn_part part;
-	int part_idx;
+	struct transcript_msg reply;
+	enum transcript_kind part;      /* the kind of the part being streamed */
 	char *pending;                  /* text not yet committed */
 	size_t pending_len, pending_cap;
 	struct hearth_usage usage;
@@ -53,10 +52,15 @@ struct turn {
 	/* Tool calls. */
 	size_t next_call;
 	struct tools_call *tcall;
-	char *tool_msg_id;              /* owned: the tool message of this step */
+	struct context_build *build;    /* the next request being built, or NULL */
+	struct transcript_msg results;  /* the tool message of this step */
 	struct turn_ask *asks;          /* permission requests out */
 	size_t n_asks;
 	json_t *asking;                 /* the call asked about, borrowed from calls */
+
+	char *failed;                   /* owned: a write failed while streaming: why */
+	const char *state;              /* the last _hearth/turn_state sent */
+	json_t *state_extra;            /* and its other members */
 
 	struct turn *next;
 };
@@ -77,72 +81,46 @@ agent_init(uv_loop_t *loop, struct registry *registry)
 {
 	agent_loop = loop;
 	agent_registry = registry;
-}
-
-/* ------------------------------------------------------------- models -- */
-
-char *
-agent_default_model(void)
-{
-	struct module *fallback = NULL;
-	for (size_t i = 0; agent_registry != NULL && i < agent_registry->n_modules; i++) {
-		struct module *m = agent_registry->modules[i];
-		if (m->kind != HEARTH_KIND_PROVIDER || !m->inited ||
-		    m->desc->provider->default_model == NULL ||
-		    m->desc->provider->default_model(m->state) == NULL)
-			continue;
-		int keyed = m->desc->provider->has_credentials == NULL ||
-			    m->desc->provider->has_credentials(m->state);
-		if (keyed)
-			return xasprintf("%s/%s", m->name, m->desc->provider->default_model(m->state));
-		if (fallback == NULL)
-			fallback = m;
-	}
-	return fallback != NULL ?
-		xasprintf("%s/%s", fallback->name,
-			  fallback->desc->provider->default_model(fallback->state)) : NULL;
-}
-
-int
-agent_resolve_model(const char *model, struct module **provider, char **model_id, char **error)
-{
-	char *dflt = NULL;
-	if (model == NULL) {
-		model = dflt = agent_default_model();
-		if (model == NULL) {
-			*error = xstrdup("no model: no provider module is loaded that names a "
-					 "default model (load one in plugins.conf)");
-			return HEARTH_EINVAL;
-		}
-	}
-	const char *slash = strchr(model, '/');
-	if (slash == NULL || slash == model || slash[1] == '\0') {
-		*error = xasprintf("model '%s' is not of the form provider/model", model);
-		free(dflt);
-		return HEARTH_EINVAL;
-	}
-	char *pname = xstrndup(model, (size_t)(slash - model));
-	struct module *m = agent_registry != NULL ?
-		registry_find(agent_registry, HEARTH_KIND_PROVIDER, pname) : NULL;
-	if (m == NULL || !m->inited) {
-		*error = xasprintf("model '%s': no provider module '%s' is loaded", model, pname);
-		free(pname);
-		free(dflt);
-		return HEARTH_EINVAL;
-	}
-	free(pname);
-	*provider = m;
-	*model_id = xstrdup(slash + 1);
-	free(dflt);
-	return 0;
+	context_init(loop);
 }
 
 /* ----------------------------------------------------- turn bookkeeping -- */
+
+static void turn_step(struct turn *t);
+static void turn_run_next_call(struct turn *t);
+static void turn_close_calls(struct turn *t, const char *why);
 
 static struct store *
 agent_store(void)
 {
 	return session_store();
+}
+
+/*
+ * Tell every follower what the turn is doing now (`_hearth/turn_state`, not
+ * stored: a client that joins later learns it from the next change). extra
+ * (stolen, or NULL) holds the state's other members; nothing is sent when neither
+ * changed.
+ */
+static void
+turn_state(struct turn *t, const char *state, json_t *extra)
+{
+	if (extra == NULL)
+		extra = json_object();
+	if (t->state != NULL && strcmp(t->state, state) == 0 && json_equal(t->state_extra, extra)) {
+		json_decref(extra);
+		return;
+	}
+	t->state = state;
+	json_decref(t->state_extra);
+	t->state_extra = extra;
+	for (struct session_follower *f = t->s->followers; f != NULL; f = f->next) {
+		json_t *params = json_pack("{s:s,s:s}", "sessionId", t->s->id, "state", state);
+		json_object_update(params, extra);
+		json_t *n = rpc_notification("_hearth/turn_state", params);
+		conn_write(f->conn, n);
+		json_decref(n);
+	}
 }
 
 static void
@@ -154,9 +132,11 @@ turn_handle_closed_cb(uv_handle_t *h)
 	json_decref(t->req_id);
 	json_decref(t->calls);
 	free(t->model_id);
-	free(t->msg_id);
-	free(t->tool_msg_id);
+	transcript_msg_reset(&t->reply);
+	transcript_msg_reset(&t->results);
 	free(t->pending);
+	free(t->failed);
+	json_decref(t->state_extra);
 	free(t->asks);
 	free(t);
 }
@@ -187,6 +167,9 @@ turn_end(struct turn *t, const char *stop_reason, int rpc_code, const char *erro
 	}
 	if (error != NULL)
 		log_warn("session %s: turn failed: %s", t->s->id, error);
+	context_abandon(t->build);
+	t->build = NULL;
+	turn_state(t, "idle", NULL);
 	session_set_status(t->s, stop_reason != NULL ? STORE_IDLE : STORE_ERROR);
 	t->s->turn = NULL;
 	turn_unlink(t);
@@ -210,18 +193,41 @@ turn_fail(struct turn *t, const char *fmt, ...)
 	free(msg);
 }
 
+/* A write of the conversation failed: the turn ends, saying so. */
+static void
+turn_fail_store(struct turn *t)
+{
+	turn_fail(t, "session %s: could not store the conversation: %s", t->s->id,
+		  transcript_errmsg());
+}
+
 /* ------------------------------------------------------------ streaming -- */
 
+/*
+ * A write failed inside a sink callback: no more is written, and the turn ends
+ * on the next loop iteration, outside the provider's call stack (cancel() is not
+ * for use inside its own callbacks).
+ */
 static void
-turn_emit_chunk(struct turn *t, const char *kind, const char *text, size_t len)
+turn_abort_cb(uv_timer_t *timer)
 {
-	json_t *content = json_pack("{s:s,s:s%}", "type", "text", "text", text, len);
-	if (content == NULL)   /* not UTF-8: never from a provider that parsed JSON */
-		content = json_pack("{s:s,s:s}", "type", "text", "text", "\xef\xbf\xbd");
-	json_t *update = json_pack("{s:s,s:o,s:s}", "sessionUpdate", kind, "content", content,
-				   "messageId", t->msg_id);
-	session_emit(t->s, update);
-	json_decref(update);
+	struct turn *t = timer->data;
+	if (t->pcall != NULL) {
+		t->provider->desc->provider->cancel(t->provider->state, t->pcall);
+		t->pcall = NULL;
+	}
+	turn_close_calls(t, "not run: the reply could not be stored");
+	turn_fail(t, "session %s: could not store the reply: %s", t->s->id, t->failed);
+}
+
+static void
+turn_abort(struct turn *t)
+{
+	if (t->failed != NULL)
+		return;
+	t->failed = xstrdup(transcript_errmsg());
+	uv_timer_stop(&t->flush_timer);
+	uv_timer_start(&t->retry_timer, turn_abort_cb, 0, 0);
 }
 
 /* Commit the pending text: the part's text and one chunk update, together. */
@@ -229,15 +235,10 @@ static void
 turn_flush(struct turn *t)
 {
 	uv_timer_stop(&t->flush_timer);
-	if (t->pending_len == 0 || t->part == TURN_PART_NONE)
+	if (t->pending_len == 0 || t->part == TRANSCRIPT_NONE || t->failed != NULL)
 		return;
-	struct store *st = agent_store();
-	session_begin();
-	if (store_part_append_text(st, t->msg_id, t->part_idx, t->pending, t->pending_len) != 0)
-		log_error("%s", store_errmsg(st));
-	turn_emit_chunk(t, t->part == TURN_PART_TEXT ? "agent_message_chunk" :
-			"agent_thought_chunk", t->pending, t->pending_len);
-	session_commit();
+	if (transcript_text(t->s, &t->reply, t->part, t->pending, t->pending_len) != 0)
+		turn_abort(t);
 	t->pending_len = 0;
 }
 
@@ -251,27 +252,20 @@ static void
 turn_close_part(struct turn *t, const json_t *meta)
 {
 	turn_flush(t);
-	if (t->part != TURN_PART_NONE && json_is_object(meta) &&
-	    store_part_set_meta(agent_store(), t->msg_id, t->part_idx, meta) != 0)
-		log_error("%s", store_errmsg(agent_store()));
-	t->part = TURN_PART_NONE;
+	if (t->failed == NULL && transcript_part_end(t->s, &t->reply, meta) != 0)
+		turn_abort(t);
+	t->part = TRANSCRIPT_NONE;
 }
 
 static void
-turn_delta(struct turn *t, enum turn_part kind, const char *text, size_t len)
+turn_delta(struct turn *t, enum transcript_kind kind, const char *text, size_t len)
 {
+	if (t->failed != NULL)
+		return;
+	turn_state(t, "streaming", NULL);
 	if (t->part != kind) {
 		turn_close_part(t, NULL);
-		json_t *part = json_pack("{s:s,s:s}", "type",
-					 kind == TURN_PART_TEXT ? "text" : "reasoning", "text", "");
-		int idx = store_part_add(agent_store(), t->msg_id, part);
-		json_decref(part);
-		if (idx < 0) {
-			log_error("%s", store_errmsg(agent_store()));
-			return;
-		}
 		t->part = kind;
-		t->part_idx = idx;
 	}
 	if (t->pending_len + len + 1 > t->pending_cap) {
 		t->pending_cap = (t->pending_len + len + 1) * 2;
@@ -289,19 +283,21 @@ turn_delta(struct turn *t, enum turn_part kind, const char *text, size_t len)
 static void
 sink_text(void *arg, const char *text, size_t len)
 {
-	turn_delta(arg, TURN_PART_TEXT, text, len);
+	turn_delta(arg, TRANSCRIPT_TEXT, text, len);
 }
 
 static void
 sink_reasoning(void *arg, const char *text, size_t len)
 {
-	turn_delta(arg, TURN_PART_REASONING, text, len);
+	turn_delta(arg, TRANSCRIPT_REASONING, text, len);
 }
 
 static void
 sink_part_end(void *arg, const json_t *meta)
 {
-	turn_close_part(arg, meta);
+	struct turn *t = arg;
+	if (t->failed == NULL)
+		turn_close_part(t, meta);
 }
 
 static void
@@ -309,27 +305,23 @@ sink_tool_call(void *arg, const char *id, const char *name, const json_t *input,
 	       const json_t *meta)
 {
 	struct turn *t = arg;
+	if (t->failed != NULL)
+		return;
+	turn_state(t, "streaming", NULL);
 	turn_close_part(t, NULL);
-	json_t *part = json_pack("{s:s,s:s,s:s,s:O}", "type", "tool_call", "id", id, "name", name,
-				 "input", input);
-	if (json_is_object(meta))
-		json_object_set(part, "meta", (json_t *)meta);
+	if (t->failed != NULL)
+		return;
 	json_t *d = tools_describe(name, input, t->s->id, t->s->cwd);
-	session_begin();
-	if (store_part_add(agent_store(), t->msg_id, part) < 0)
-		log_error("%s", store_errmsg(agent_store()));
-	json_t *update = json_pack("{s:s,s:s,s:O,s:O,s:s,s:O,s:O}", "sessionUpdate", "tool_call",
-				   "toolCallId", id, "title", json_object_get(d, "title"),
-				   "kind", json_object_get(d, "kind"), "status", "pending",
-				   "locations", json_object_get(d, "locations"), "rawInput", input);
-	session_emit(t->s, update);
-	session_commit();
-	json_decref(update);
-	json_array_append_new(t->calls, json_pack("{s:s,s:s,s:O,s:O,s:b}", "id", id, "name", name,
-						  "input", input, "subject",
-						  json_object_get(d, "subject"), "done", 0));
+	if (transcript_tool_call(t->s, &t->reply, id, name, input, meta, d) != 0) {
+		json_decref(d);
+		turn_abort(t);
+		return;
+	}
+	json_array_append_new(t->calls, json_pack("{s:s,s:s,s:O,s:O,s:O,s:b}", "id", id, "name",
+						  name, "input", input, "subject",
+						  json_object_get(d, "subject"), "title",
+						  json_object_get(d, "title"), "done", 0));
 	json_decref(d);
-	json_decref(part);
 }
 
 static void
@@ -338,10 +330,6 @@ sink_usage(void *arg, const struct hearth_usage *usage)
 	struct turn *t = arg;
 	t->usage = *usage;
 }
-
-static void turn_step(struct turn *t);
-static void turn_run_next_call(struct turn *t);
-static void turn_close_calls(struct turn *t, const char *why);
 
 static const char *
 agent_stop_reason(enum hearth_finish finish)
@@ -394,78 +382,13 @@ agent_backoff_ms(int attempt, uint64_t retry_after_ms)
 	return base / 2 + (uint64_t)(rand() % (int)(base / 2 + 1));
 }
 
-/*
- * The cost of a call in millionths of a dollar, from the provider's
- * `price.<model> = input, output[, cache_read, cache_write]` key (dollars per
- * million tokens); 0 when no price is configured.
- */
-static int64_t
-agent_cost_micros(const struct turn *t)
+/* The reply is complete: store how it ended with its usage and the usage update. */
+static int
+turn_finish_reply(struct turn *t, enum hearth_finish finish)
 {
-	char *key = xasprintf("price.%s", t->model_id);
-	const char *v = json_string_value(json_object_get(t->provider->conf->section, key));
-	free(key);
-	if (v == NULL)
-		return 0;
-	double p[4] = { 0, 0, 0, 0 };
-	int n = sscanf(v, "%lf , %lf , %lf , %lf", &p[0], &p[1], &p[2], &p[3]);
-	if (n < 2) {
-		log_warn("%s: price.%s = '%s' is not 'input, output[, cache read, cache write]' "
-			 "in dollars per million tokens", t->provider->who, t->model_id, v);
-		return 0;
-	}
-	if (n < 3)
-		p[2] = p[0];
-	if (n < 4)
-		p[3] = p[0];
-	/* tokens x dollars per million tokens = millionths of a dollar. */
-	double micros = (double)t->usage.input_tokens * p[0] +
-			(double)t->usage.output_tokens * p[1] +
-			(double)t->usage.cache_read_tokens * p[2] +
-			(double)t->usage.cache_write_tokens * p[3];
-	return (int64_t)(micros + 0.5);
-}
-
-/* The model's context window from the providers' cached lists, or 0 if unknown. */
-static json_int_t
-agent_context_window(const struct turn *t)
-{
-	char *id = xasprintf("%s/%s", t->provider->name, t->model_id);
-	json_int_t size = 0;
-	size_t i;
-	json_t *m;
-	json_array_foreach((json_t *)models_cached(), i, m) {
-		if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0) {
-			size = json_integer_value(json_object_get(m, "contextWindow"));
-			break;
-		}
-	}
-	free(id);
-	return size;
-}
-
-/* Tell the followers how full the context is and what the session has cost. */
-static void
-turn_emit_usage(struct turn *t)
-{
-	const struct hearth_usage *u = &t->usage;
-	struct store_usage total;
-	if (store_session_usage(agent_store(), t->s->id, &total) != 0)
-		return;
-	json_t *update = json_pack(
-		"{s:s,s:I,s:I,s:{s:f,s:s},s:{s:{s:I,s:I,s:I,s:I,s:I}}}",
-		"sessionUpdate", "usage_update",
-		"used", (json_int_t)(u->input_tokens + u->cache_read_tokens + u->cache_write_tokens +
-				     u->output_tokens),
-		"size", agent_context_window(t),
-		"cost", "amount", (double)total.cost_micros / 1e6, "currency", "USD",
-		"_meta", "hearth", "inputTokens", (json_int_t)total.tokens.input_tokens,
-		"outputTokens", (json_int_t)total.tokens.output_tokens,
-		"reasoningTokens", (json_int_t)total.tokens.reasoning_tokens,
-		"cacheReadTokens", (json_int_t)total.tokens.cache_read_tokens,
-		"cacheWriteTokens", (json_int_t)total.tokens.cache_write_tokens);
-	session_emit(t->s, update);
-	json_decref(update);
+	return transcript_finish(t->s, &t->reply, finish, &t->usage,
+				 models_cost_micros(t->provider, t->model_id, &t->usage),
+				 models_context_window(t->provider, t->model_id));
 }
 
 static void
@@ -473,26 +396,38 @@ sink_done(void *arg, enum hearth_finish finish, const struct hearth_provider_err
 {
 	struct turn *t = arg;
 	t->pcall = NULL;
+	if (t->failed != NULL)
+		return;   /* turn_abort_cb ends the turn */
 	turn_close_part(t, NULL);
-	int has_usage = t->usage.input_tokens + t->usage.output_tokens +
-			t->usage.cache_read_tokens + t->usage.cache_write_tokens > 0;
-	if (store_message_finish(agent_store(), t->msg_id, finish, &t->usage,
-				 agent_cost_micros(t)) != 0)
-		log_error("%s", store_errmsg(agent_store()));
-	if (has_usage)
-		turn_emit_usage(t);
+	if (t->failed != NULL)
+		return;
+	if (turn_finish_reply(t, finish) != 0) {
+		turn_close_calls(t, "not run: the reply could not be stored");
+		turn_fail_store(t);
+		return;
+	}
 
 	if (finish == HEARTH_FINISH_ERROR) {
 		uint32_t type = err != NULL ? err->type : HEARTH_PERR_PROTOCOL;
 		const char *msg = err != NULL && err->message != NULL ? err->message : "unknown error";
 		/* Calls of a reply cut short never run: their results say so. */
 		turn_close_calls(t, "not run: the model's reply failed");
-		if (err != NULL && err->retryable && t->retries < AGENT_MAX_RETRIES && !t->cancelled) {
+		if (err != NULL && err->retryable && t->retries < AGENT_MAX_RETRIES && !t->cancelled &&
+		    !t->ended) {
 			uint64_t delay = agent_backoff_ms(t->retries, err->retry_after_ms);
 			t->retries++;
 			log_warn("session %s: %s: %s (HTTP %ld); retry %d of %d in %llu ms", t->s->id,
 				 t->provider->name, msg, err->http_status, t->retries,
 				 AGENT_MAX_RETRIES, (unsigned long long)delay);
+			char *reason = err->http_status > 0 ?
+				xasprintf("%s (HTTP %ld): %s", agent_errtype_name(type),
+					  err->http_status, msg) :
+				xasprintf("%s: %s", agent_errtype_name(type), msg);
+			turn_state(t, "retrying", json_pack("{s:i,s:i,s:s,s:I}", "attempt", t->retries,
+							    "maxAttempts", AGENT_MAX_RETRIES,
+							    "reason", reason,
+							    "waitMs", (json_int_t)delay));
+			free(reason);
 			uv_timer_start(&t->retry_timer, turn_retry_cb, delay, 0);
 			return;
 		}
@@ -522,99 +457,9 @@ static const struct hearth_stream_sink agent_sink = {
 	.done = sink_done,
 };
 
-/* -------------------------------------------------------------- context -- */
-
-/* The contents of cwd/name (at most AGENT_CONTEXT_FILE_MAX bytes), or NULL. */
-static char *
-agent_read_context_file(const char *cwd, const char *name)
-{
-	char *path = xasprintf("%s/%s", cwd, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	free(path);
-	if (fd < 0)
-		return NULL;
-	char *buf = xmalloc(AGENT_CONTEXT_FILE_MAX + 1);
-	size_t n = 0;
-	ssize_t r;
-	while (n < AGENT_CONTEXT_FILE_MAX &&
-	       (r = read(fd, buf + n, AGENT_CONTEXT_FILE_MAX - n)) > 0)
-		n += (size_t)r;
-	close(fd);
-	buf[n] = '\0';
-	return buf;
-}
-
-static char *
-agent_system_prompt(struct session *s)
-{
-	char *prompt = xasprintf(
-		"You are hearth, a coding agent working in the project directory %s. Use the "
-		"tools you are given to read and change the project; keep answers short and "
-		"exact.", s->cwd);
-	/* AGENTS.md is the common name; CLAUDE.md where a project has only that. */
-	static const char *const files[] = { "AGENTS.md", "CLAUDE.md" };
-	for (size_t i = 0; i < 2; i++) {
-		char *text = agent_read_context_file(s->cwd, files[i]);
-		if (text == NULL)
-			continue;
-		char *more = xasprintf("%s\n\nProject instructions from %s:\n%s", prompt, files[i],
-				       text);
-		free(prompt);
-		free(text);
-		prompt = more;
-		break;
-	}
-	return prompt;
-}
-
-/*
- * Every tool call in the history gets a result: a turn cut short (a crash, a
- * failed reply) can leave calls without one, which no provider accepts.
- */
-static void
-agent_repair_history(struct session *s)
-{
-	json_t *history = store_history(agent_store(), s->id);
-	json_t *open = json_object();
-	size_t i;
-	json_t *msg;
-	json_array_foreach(history, i, msg) {
-		size_t j;
-		json_t *part;
-		json_array_foreach(json_object_get(msg, "parts"), j, part) {
-			const char *type = json_string_value(json_object_get(part, "type"));
-			const char *id = json_string_value(json_object_get(part, "id"));
-			if (type == NULL || id == NULL)
-				continue;
-			if (strcmp(type, "tool_call") == 0)
-				json_object_set(open, id, json_object_get(part, "name"));
-			else if (strcmp(type, "tool_result") == 0)
-				json_object_del(open, id);
-		}
-	}
-	if (json_object_size(open) > 0) {
-		char *mid = NULL;
-		if (store_message_add(agent_store(), s->id, "tool", NULL, &mid) == 0) {
-			const char *id;
-			json_t *name;
-			json_object_foreach(open, id, name) {
-				json_t *r = json_pack("{s:s,s:s,s:O,s:s,s:b}", "type", "tool_result",
-						      "id", id, "name", name, "content",
-						      "interrupted: this call did not run", "is_error", 1);
-				store_part_add(agent_store(), mid, r);
-				json_decref(r);
-			}
-			store_message_finish(agent_store(), mid, HEARTH_FINISH_END_TURN, NULL, 0);
-		}
-		log_info("session %s: closed %zu tool call%s left open by an interrupted turn",
-			 s->id, json_object_size(open), json_object_size(open) == 1 ? "" : "s");
-		free(mid);
-	}
-	json_decref(open);
-	json_decref(history);
-}
-
 /* ---------------------------------------------------------------- steps -- */
+
+static void turn_request_cb(void *arg, json_t *request, const char *error);
 
 /* One request to the model. */
 static void
@@ -631,89 +476,49 @@ turn_step(struct turn *t)
 	t->steps++;
 	json_decref(t->calls);
 	t->calls = json_array();
-	free(t->tool_msg_id);
-	t->tool_msg_id = NULL;
-	free(t->msg_id);
-	t->msg_id = NULL;
+	transcript_msg_reset(&t->results);
+	transcript_msg_reset(&t->reply);
+	t->part = TRANSCRIPT_NONE;
 	memset(&t->usage, 0, sizeof t->usage);
 
-	json_t *history = store_history(agent_store(), t->s->id);
-	if (history == NULL) {
-		turn_fail(t, "%s", store_errmsg(agent_store()));
-		return;
-	}
-	char *system = agent_system_prompt(t->s);
-	json_t *tools = tools_list();
-	json_t *defs = json_array();
-	size_t i;
-	json_t *tool;
-	json_array_foreach(tools, i, tool) {
-		if (strcmp(json_string_value(json_object_get(tool, "permission")), "deny") == 0)
-			continue;
-		json_array_append_new(defs, json_pack("{s:O,s:O,s:O}", "name",
-						      json_object_get(tool, "name"), "description",
-						      json_object_get(tool, "description"),
-						      "input_schema",
-						      json_object_get(tool, "input_schema")));
-	}
-	json_decref(tools);
-	json_t *request = json_pack("{s:s,s:s,s:o,s:o}", "model", t->model_id, "system", system,
-				    "messages", history, "tools", defs);
-	free(system);
+	turn_state(t, "thinking", NULL);
+	t->build = context_build(t->s, t->model_id, turn_request_cb, t);
+}
 
-	if (store_message_add(agent_store(), t->s->id, "assistant", t->s->model ? t->s->model :
-			      t->model_id, &t->msg_id) != 0) {
-		json_decref(request);
-		turn_fail(t, "%s", store_errmsg(agent_store()));
+/* The request is built: send it. */
+static void
+turn_request_cb(void *arg, json_t *request, const char *error)
+{
+	struct turn *t = arg;
+	t->build = NULL;
+	if (request == NULL) {
+		turn_fail(t, "%s", error);
 		return;
 	}
-	t->part = TURN_PART_NONE;
-	int error = 0;
+	int rc = 0;
 	t->pcall = t->provider->desc->provider->stream(t->provider->state, request, &agent_sink,
-						       t, &error);
+						       t, &rc);
 	json_decref(request);
-	if (t->pcall == NULL) {
-		store_message_finish(agent_store(), t->msg_id, HEARTH_FINISH_ERROR, NULL, 0);
+	if (t->pcall == NULL && !t->ended)
 		turn_fail(t, "%s: could not start the request: %s", t->provider->name,
-			  hearth_strerror(error));
-	}
+			  hearth_strerror(rc));
 }
 
 /* ------------------------------------------------------------ tool calls -- */
 
-static void
-turn_add_result(struct turn *t, json_t *call, const char *text, int is_error)
+/* A call's result and its final status, together; a failed write ends the turn. */
+static int
+turn_add_result(struct turn *t, json_t *call, const char *text, int is_error,
+		const json_t *content, const json_t *raw_output)
 {
-	if (t->tool_msg_id == NULL &&
-	    store_message_add(agent_store(), t->s->id, "tool", NULL, &t->tool_msg_id) != 0) {
-		log_error("%s", store_errmsg(agent_store()));
-		return;
-	}
-	json_t *r = json_pack("{s:s,s:O,s:O,s:s,s:b}", "type", "tool_result", "id",
-			      json_object_get(call, "id"), "name", json_object_get(call, "name"),
-			      "content", text, "is_error", is_error);
-	if (r == NULL)
-		r = json_pack("{s:s,s:O,s:O,s:s,s:b}", "type", "tool_result", "id",
-			      json_object_get(call, "id"), "name", json_object_get(call, "name"),
-			      "content", "(output was not valid UTF-8)", "is_error", 1);
-	if (store_part_add(agent_store(), t->tool_msg_id, r) < 0)
-		log_error("%s", store_errmsg(agent_store()));
-	json_decref(r);
 	json_object_set_new(call, "done", json_true());
-}
-
-static void
-turn_emit_call_status(struct turn *t, json_t *call, const char *status, json_t *content,
-		      const json_t *raw_output)
-{
-	json_t *u = json_pack("{s:s,s:O,s:s}", "sessionUpdate", "tool_call_update", "toolCallId",
-			      json_object_get(call, "id"), "status", status);
-	if (content != NULL)
-		json_object_set_new(u, "content", content);
-	if (raw_output != NULL)
-		json_object_set(u, "rawOutput", (json_t *)raw_output);
-	session_emit(t->s, u);
-	json_decref(u);
+	if (transcript_tool_result(t->s, &t->results, json_string_value(json_object_get(call, "id")),
+				   json_string_value(json_object_get(call, "name")), text, is_error,
+				   content, raw_output) != 0) {
+		turn_fail_store(t);
+		return HEARTH_EIO;
+	}
+	return 0;
 }
 
 /* Give every call of this step that has no result one saying why. */
@@ -723,15 +528,12 @@ turn_close_calls(struct turn *t, const char *why)
 	size_t i;
 	json_t *call;
 	json_array_foreach(t->calls, i, call) {
-		if (json_is_true(json_object_get(call, "done")))
-			continue;
-		session_begin();
-		turn_add_result(t, call, why, 1);
-		turn_emit_call_status(t, call, "failed", NULL, NULL);
-		session_commit();
+		if (!json_is_true(json_object_get(call, "done")) &&
+		    turn_add_result(t, call, why, 1, NULL, NULL) != 0)
+			return;
 	}
-	if (t->tool_msg_id != NULL)
-		store_message_finish(agent_store(), t->tool_msg_id, HEARTH_FINISH_END_TURN, NULL, 0);
+	if (transcript_finish(t->s, &t->results, HEARTH_FINISH_END_TURN, NULL, 0, 0) != 0)
+		turn_fail_store(t);
 }
 
 /* Text for the model from a tool result's content blocks. */
@@ -785,69 +587,18 @@ agent_acp_content(const json_t *content)
 	return out;
 }
 
-/*
- * The streamed text of an update ({"content": [{"type": "content", "content":
- * {"type": "text", "text"}}...]}) joined, or NULL when the update is not only text.
- * malloc'd.
- */
-static char *
-agent_update_text(const json_t *content)
-{
-	if (!json_is_array(content) || json_array_size(content) == 0)
-		return NULL;
-	size_t i;
-	json_t *item;
-	char *out = xstrdup("");
-	json_array_foreach(content, i, item) {
-		const json_t *block = json_object_get(item, "content");
-		const char *type = json_string_value(json_object_get(item, "type"));
-		const char *text = json_string_value(json_object_get(block, "text"));
-		if (type == NULL || strcmp(type, "content") != 0 || text == NULL) {
-			free(out);
-			return NULL;
-		}
-		char *more = xasprintf("%s%s", out, text);
-		free(out);
-		out = more;
-	}
-	return out;
-}
-
-/*
- * Progress of a running call. ACP's tool_call_update replaces the call's content,
- * so streamed text (a tool sending only what is new) is kept per call, its last
- * AGENT_PROGRESS_TAIL bytes, and each update shows that tail: an editor sees the
- * output scroll, not only the latest piece. Other updates pass through as they are.
- */
 static void
 turn_tool_update(void *arg, const json_t *update)
 {
 	struct turn *t = arg;
 	json_t *call = json_array_get(t->calls, t->next_call);
-	json_t *u = json_deep_copy(update);
-	json_object_del(u, "status");
-	json_object_set_new(u, "sessionUpdate", json_string("tool_call_update"));
-	json_object_set(u, "toolCallId", json_object_get(call, "id"));
-	char *text = agent_update_text(json_object_get(update, "content"));
-	if (text != NULL) {
-		const char *before = json_string_value(json_object_get(call, "progress"));
-		char *all = xasprintf("%s%s", before != NULL ? before : "", text);
-		size_t len = strlen(all), cut = 0;
-		if (len > AGENT_PROGRESS_TAIL) {
-			cut = len - AGENT_PROGRESS_TAIL;
-			/* Never start inside a UTF-8 character. */
-			while (cut < len && ((unsigned char)all[cut] & 0xc0) == 0x80)
-				cut++;
-		}
-		json_object_set_new(call, "progress", json_string(all + cut));
-		json_object_set_new(u, "content", json_pack("[{s:s,s:{s:s,s:s}}]", "type", "content",
-							    "content", "type", "text", "text",
-							    all + cut));
-		free(all);
-		free(text);
-	}
-	session_emit(t->s, u);
-	json_decref(u);
+	char *tail = xstrdup(json_string_value(json_object_get(call, "progress")) != NULL ?
+			     json_string_value(json_object_get(call, "progress")) : "");
+	/* Progress is an event without a part: a lost one is logged, the turn goes on. */
+	transcript_tool_progress(t->s, json_string_value(json_object_get(call, "id")), update,
+				 &tail, AGENT_PROGRESS_TAIL);
+	json_object_set_new(call, "progress", json_string(tail));
+	free(tail);
 }
 
 static void
@@ -859,13 +610,13 @@ turn_tool_done(void *arg, json_t *result)
 	int is_error = json_is_true(json_object_get(result, "isError"));
 	const json_t *content = json_object_get(result, "content");
 	char *text = agent_result_text(content);
-	session_begin();
-	turn_add_result(t, call, text, is_error);
-	turn_emit_call_status(t, call, is_error ? "failed" : "completed",
-			      agent_acp_content(content), json_object_get(result, "rawOutput"));
-	session_commit();
+	json_t *acp = agent_acp_content(content);
+	int rc = turn_add_result(t, call, text, is_error, acp, json_object_get(result, "rawOutput"));
+	json_decref(acp);
 	free(text);
 	json_decref(result);
+	if (rc != 0)
+		return;
 	t->next_call++;
 	turn_run_next_call(t);
 }
@@ -873,9 +624,11 @@ turn_tool_done(void *arg, json_t *result)
 static void
 turn_run_call(struct turn *t, json_t *call)
 {
-	turn_emit_call_status(t, call, "in_progress", NULL, NULL);
-	t->tcall = tools_start(json_string_value(json_object_get(call, "name")),
-			       json_string_value(json_object_get(call, "id")),
+	const char *id = json_string_value(json_object_get(call, "id"));
+	turn_state(t, "tool", json_pack("{s:s,s:O}", "toolCallId", id, "title",
+					json_object_get(call, "title")));
+	transcript_tool_running(t->s, id);
+	t->tcall = tools_start(json_string_value(json_object_get(call, "name")), id,
 			       json_object_get(call, "input"), t->s->id, t->s->cwd,
 			       turn_tool_update, turn_tool_done, t);
 }
@@ -883,10 +636,8 @@ turn_run_call(struct turn *t, json_t *call)
 static void
 turn_refuse_call(struct turn *t, json_t *call, const char *why)
 {
-	session_begin();
-	turn_add_result(t, call, why, 1);
-	turn_emit_call_status(t, call, "failed", NULL, NULL);
-	session_commit();
+	if (turn_add_result(t, call, why, 1, NULL, NULL) != 0)
+		return;
 	t->next_call++;
 	turn_run_next_call(t);
 }
@@ -962,6 +713,8 @@ turn_ask(struct turn *t, json_t *call)
 	t->asks = xcalloc(n, sizeof *t->asks);
 	t->asking = call;
 	session_set_status(t->s, STORE_WAITING);
+	turn_state(t, "permission", json_pack("{s:O,s:O}", "toolCallId", json_object_get(call, "id"),
+					      "title", json_object_get(d, "title")));
 	for (struct session_follower *f = t->s->followers; f != NULL; f = f->next) {
 		json_t *params = json_pack(
 			"{s:s,s:{s:O,s:O,s:O,s:O,s:s,s:O},s:[{s:s,s:s,s:s},{s:s,s:s,s:s},"
@@ -994,9 +747,10 @@ turn_run_next_call(struct turn *t)
 	}
 	json_t *call = json_array_get(t->calls, t->next_call);
 	if (call == NULL) {
-		if (t->tool_msg_id != NULL)
-			store_message_finish(agent_store(), t->tool_msg_id, HEARTH_FINISH_END_TURN,
-					     NULL, 0);
+		if (transcript_finish(t->s, &t->results, HEARTH_FINISH_END_TURN, NULL, 0, 0) != 0) {
+			turn_fail_store(t);
+			return;
+		}
 		turn_step(t);
 		return;
 	}
@@ -1021,71 +775,6 @@ turn_run_next_call(struct turn *t)
 
 /* --------------------------------------------------------------- prompts -- */
 
-/* Store the user's message: a part per prompt block, and echo each as an update. */
-static int
-turn_store_prompt(struct turn *t, const json_t *blocks, char **error)
-{
-	struct store *st = agent_store();
-	char *mid = NULL;
-	session_begin();
-	if (store_message_add(st, t->s->id, "user", NULL, &mid) != 0) {
-		*error = xstrdup(store_errmsg(st));
-		session_rollback();
-		return HEARTH_EIO;
-	}
-	size_t i;
-	json_t *b;
-	json_array_foreach(blocks, i, b) {
-		const char *type = json_string_value(json_object_get(b, "type"));
-		json_t *part = NULL;
-		if (type == NULL) {
-			*error = xasprintf("prompt block %zu has no 'type'", i);
-		} else if (strcmp(type, "text") == 0 && json_is_string(json_object_get(b, "text"))) {
-			part = json_pack("{s:s,s:O}", "type", "text", "text", json_object_get(b, "text"));
-		} else if (strcmp(type, "image") == 0 && json_is_string(json_object_get(b, "data")) &&
-			   json_is_string(json_object_get(b, "mimeType"))) {
-			part = json_pack("{s:s,s:O,s:O}", "type", "image", "mime",
-					 json_object_get(b, "mimeType"), "data", json_object_get(b, "data"));
-		} else if (strcmp(type, "resource_link") == 0 &&
-			   json_is_string(json_object_get(b, "uri"))) {
-			char *text = xasprintf("[resource: %s]",
-					       json_string_value(json_object_get(b, "uri")));
-			part = json_pack("{s:s,s:s}", "type", "text", "text", text);
-			free(text);
-		} else if (strcmp(type, "resource") == 0 &&
-			   json_is_string(json_object_get(json_object_get(b, "resource"), "text"))) {
-			const json_t *r = json_object_get(b, "resource");
-			char *text = xasprintf("<file uri=\"%s\">\n%s\n</file>",
-					       json_is_string(json_object_get(r, "uri")) ?
-					       json_string_value(json_object_get(r, "uri")) : "",
-					       json_string_value(json_object_get(r, "text")));
-			part = json_pack("{s:s,s:s}", "type", "text", "text", text);
-			free(text);
-		} else {
-			*error = xasprintf("prompt block %zu: unsupported or malformed '%s' block", i,
-					   type);
-		}
-		if (part == NULL) {
-			session_rollback();
-			free(mid);
-			return HEARTH_EINVAL;
-		}
-		store_part_add(st, mid, part);
-		json_decref(part);
-		json_t *u = json_pack("{s:s,s:O,s:s}", "sessionUpdate", "user_message_chunk",
-				      "content", b, "messageId", mid);
-		session_emit(t->s, u);
-		json_decref(u);
-	}
-	store_message_finish(st, mid, HEARTH_FINISH_END_TURN, NULL, 0);
-	free(mid);
-	if (session_commit() != 0) {
-		*error = xstrdup(store_errmsg(st));
-		return HEARTH_EIO;
-	}
-	return 0;
-}
-
 int
 agent_prompt(struct session *s, const json_t *blocks, struct hearth_conn *c,
 	     const json_t *req_id, char **error)
@@ -1100,16 +789,22 @@ agent_prompt(struct session *s, const json_t *blocks, struct hearth_conn *c,
 	}
 	struct turn *t = xcalloc(1, sizeof *t);
 	t->s = s;
-	if (agent_resolve_model(s->model, &t->provider, &t->model_id, error) != 0) {
+	if (models_resolve(s->model, &t->provider, &t->model_id, error) != 0) {
 		free(t);
 		return HEARTH_EINVAL;
 	}
-	agent_repair_history(s);
-	if (turn_store_prompt(t, blocks, error) != 0) {
+	int rc = transcript_repair(s, NULL);
+	if (rc == 0)
+		rc = transcript_prompt(s, blocks, c, error);
+	else
+		*error = xasprintf("could not repair the history: %s", transcript_errmsg());
+	if (rc != 0) {
 		free(t->model_id);
 		free(t);
 		return HEARTH_EINVAL;
 	}
+	transcript_msg_init(&t->reply, "assistant", s->model != NULL ? s->model : t->model_id);
+	transcript_msg_init(&t->results, "tool", NULL);
 	t->conn = c;
 	t->req_id = json_deep_copy(req_id);
 	t->calls = json_array();
@@ -1136,16 +831,17 @@ agent_cancel(struct session *s)
 	if (t->pcall != NULL) {
 		t->provider->desc->provider->cancel(t->provider->state, t->pcall);
 		t->pcall = NULL;
-		turn_close_part(t, NULL);
-		store_message_finish(agent_store(), t->msg_id, HEARTH_FINISH_CANCELLED, &t->usage, 0);
+		if (t->failed == NULL) {
+			turn_close_part(t, NULL);
+			if (t->failed == NULL && turn_finish_reply(t, HEARTH_FINISH_CANCELLED) != 0)
+				t->failed = xstrdup(transcript_errmsg());
+		}
 		turn_close_calls(t, "cancelled: not run");
 		turn_end(t, "cancelled", 0, NULL);
 		return;
 	}
 	if (t->asking != NULL) {
-		json_t *call = t->asking;
 		turn_withdraw_asks(t, NULL);
-		(void)call;
 		turn_close_calls(t, "cancelled: not run");
 		turn_end(t, "cancelled", 0, NULL);
 		return;
@@ -1201,4 +897,6 @@ void
 agent_close(void)
 {
 	agent_shutdown();
+	context_close();
+	transcript_close();
 }

@@ -32,8 +32,6 @@
 #define AGENT_RETRY_MAX_MS 60000
 /* How much of a running tool's streamed output each progress update shows (its tail). */
 #define AGENT_PROGRESS_TAIL (8 * 1024)
-/* Project instructions read into the system prompt, at most this much of each file. */
-#define AGENT_CONTEXT_FILE_MAX (64 * 1024)
 
 void agent_init(uv_loop_t *loop, struct registry *registry);
 /* How many model requests a turn may make (plugins.conf's max_steps). */
@@ -57,15 +55,5 @@ void agent_conn_gone(struct hearth_conn *c);
 void agent_shutdown(void);
 /* Close what agent_init opened. */
 void agent_close(void);
-
-/*
- * Split "provider/model" and find the provider. On success *provider is the loaded
- * module (borrowed) and *model_id a malloc'd model id; else *error (malloc'd).
- * model NULL means the default model.
- */
-int agent_resolve_model(const char *model, struct module **provider, char **model_id,
-			char **error);
-/* The default "provider/model" (malloc'd), or NULL when no provider offers one. */
-char *agent_default_model(void);
 
 #endif

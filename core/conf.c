@@ -340,8 +340,8 @@ conf_expand_at(struct conf_parser *p, const char *s, size_t *pos, int depth,
 				   p->last_var != NULL ? p->last_var : "", what, CONF_VALUE_MAX);
 			return -1;
 		}
-		if (ch == '$' && s[*pos + 1] == '$') {
-			conf_buf_add(b, "$", 1);
+		if (ch == '$' && (s[*pos + 1] == '$' || s[*pos + 1] == '#')) {
+			conf_buf_add(b, &s[*pos + 1], 1); /* "$$" is '$', "$#" a '#' */
 			*pos += 2;
 		} else if (var) {
 			*pos += 2;
@@ -696,6 +696,28 @@ out:
 	free(args[2]);
 }
 
+/*
+ * Cut a comment off the line in place: '#' at the start of the line or after a
+ * blank begins one (so "a#b", "${X:-#}" and "$#" keep theirs, and "x = 1  # why"
+ * is 1).
+ */
+static void
+conf_strip_comment(char *s)
+{
+	int depth = 0;
+	for (char *c = s; *c != '\0'; c++) {
+		if (c[0] == '$' && (c[1] == '$' || c[1] == '#' || c[1] == '{')) {
+			depth += c[1] == '{';
+			c++;
+		} else if (c[0] == '}' && depth > 0) {
+			depth--;
+		} else if (c[0] == '#' && depth == 0 && (c == s || conf_blank(c[-1]))) {
+			*c = '\0';
+			return;
+		}
+	}
+}
+
 static void
 conf_line(struct conf_parser *p, const char *s, size_t n)
 {
@@ -718,8 +740,9 @@ conf_line(struct conf_parser *p, const char *s, size_t n)
 	char buf[CONF_LINE_MAX + 1];
 	memcpy(buf, s, n);
 	buf[n] = '\0';
+	conf_strip_comment(buf);
 	char *t = conf_trim(buf);
-	if (*t == '\0' || *t == '#')
+	if (*t == '\0')
 		return;
 	if (*t == '[')
 		conf_header(p, t);

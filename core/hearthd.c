@@ -133,7 +133,8 @@ hearthd_open_core(struct hearthd *d, const char *state_dir)
 	hearthd_self = d;
 	acp_init(d->registry, hearthd_client_shutdown);
 	static const struct host_conn_ops ops = {
-		.open = conn_open, .send = conn_send, .close = conn_close };
+		.open = conn_open, .send = conn_send, .close = conn_close, .flow = conn_flow,
+		.pause = conn_pause };
 	host_set_conn_ops(&ops);
 	return 0;
 }

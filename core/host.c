@@ -390,6 +390,22 @@ host_conn_close(struct hearth_conn *c)
 		host_conn->close(c);
 }
 
+static int
+host_conn_flow(struct hearth_conn *c, size_t queue_max, void (*on_drain)(void *arg))
+{
+	if (c == NULL)
+		return HEARTH_EINVAL;
+	return host_conn != NULL && host_conn->flow != NULL ?
+	       host_conn->flow(c, queue_max, on_drain) : HEARTH_ENOTSUP;
+}
+
+static void
+host_conn_pause(struct hearth_conn *c, int paused)
+{
+	if (c != NULL && host_conn != NULL && host_conn->pause != NULL)
+		host_conn->pause(c, paused);
+}
+
 
 static void
 host_tools_changed(const struct hearth_host *h)
@@ -481,6 +497,8 @@ host_new(struct module *m)
 		.uv_loop = host_uv_loop,
 		.state_dir = host_state_dir,
 		.runtime_dir = host_runtime_dir,
+		.conn_flow = host_conn_flow,
+		.conn_pause = host_conn_pause,
 	};
 	struct host_impl *impl = xcalloc(1, sizeof *impl);
 	/* The members are const: the table is built whole and copied in once. */

@@ -54,8 +54,8 @@ void host_free(struct hearth_host *h);
 struct module *host_module(const struct hearth_host *h);
 
 /*
- * The core side of connections (host->conn_open, conn_send, conn_close): the daemon
- * installs conn.h's conn_open/conn_send/conn_close, a test installs a fake core. The
+ * The core side of connections (host->conn_open, conn_send, conn_close, conn_flow,
+ * conn_pause): the daemon installs conn.h's functions, a test installs a fake core. The
  * members mirror the host functions (without the host) and have their contracts
  * (include/hearth/plugin.h).
  * Until ops are installed, conn_open logs "not available" and returns NULL, and
@@ -66,6 +66,9 @@ struct host_conn_ops {
 				    void (*on_close)(void *arg, const char *reason), void *arg);
 	int (*send)(struct hearth_conn *c, const char *json, size_t len);
 	void (*close)(struct hearth_conn *c);
+	/* Optional (NULL: conn_flow gives HEARTH_ENOTSUP, conn_pause does nothing). */
+	int (*flow)(struct hearth_conn *c, size_t queue_max, void (*on_drain)(void *arg));
+	void (*pause)(struct hearth_conn *c, int paused);
 };
 
 /* Install `ops` (borrowed: must outlive every connection opened through it), or NULL. */

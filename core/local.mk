@@ -9,6 +9,7 @@ noinst_LTLIBRARIES += %D%/libhearthcore.la
 	%D%/host.c %D%/host.h \
 	%D%/registry.c %D%/registry.h \
 	%D%/rpc.c %D%/rpc.h \
+	%D%/params.c %D%/params.h \
 	%D%/conf.c %D%/conf.h \
 	%D%/conn.c %D%/conn.h \
 	%D%/defer.c %D%/defer.h \
@@ -33,3 +34,11 @@ bin_PROGRAMS += hearthd
 hearthd_SOURCES = %D%/hearthd.c
 hearthd_CFLAGS = $(core_libhearthcore_la_CFLAGS)
 hearthd_LDADD = %D%/libhearthcore.la
+
+# transcript: the agent split by concern (one writer of the conversation, request building)
+%C%_libhearthcore_la_SOURCES += \
+	%D%/transcript.c %D%/transcript.h \
+	%D%/context.c %D%/context.h
+
+# sandbox: the shell splitter that permission rules match against
+%C%_libhearthcore_la_SOURCES += %D%/shellsplit.c %D%/shellsplit.h

@@ -147,6 +147,12 @@ int store_in_transaction(const struct store *st);
 
 /* ---------------------------------------------------------------- sessions -- */
 
+/* Token and cost totals of a session, over its finished messages. */
+struct store_usage {
+	struct hearth_usage tokens;
+	int64_t cost_micros;
+};
+
 /* A session as stored. Every string is owned by the struct: store_session_clear(). */
 struct store_session {
 	char *id;
@@ -158,6 +164,7 @@ struct store_session {
 	int64_t updated_at;    /* last change: the session, a message, an event */
 	int64_t last_seq;      /* the last event's sequence number, 0 before any */
 	int64_t message_count;
+	struct store_usage usage; /* the session's totals (store_session_usage()'s) */
 };
 
 /* Free the strings of *s and zero it. */
@@ -188,6 +195,13 @@ int store_session_list(struct store *st, const char *cwd, size_t limit,
 int store_session_set_title(struct store *st, const char *id, const char *title);
 int store_session_set_model(struct store *st, const char *id, const char *model);
 int store_session_set_status(struct store *st, const char *id, enum store_status status);
+/*
+ * Copy session `id` with its messages (new ids), parts, events (same sequence
+ * numbers) and usage into a new session, in one transaction; a running or waiting
+ * source's copy is interrupted. The new id goes to *id_out (malloc'd, the caller
+ * frees it). HEARTH_ENOENT if there is no such session.
+ */
+int store_session_fork(struct store *st, const char *id, char **id_out);
 /* Delete a session with its messages, parts and events. HEARTH_ENOENT if absent. */
 int store_session_delete(struct store *st, const char *id);
 /* Turn every running or waiting session into interrupted (at daemon start-up;
@@ -298,12 +312,9 @@ int store_message_finish(struct store *st, const char *message_id, enum hearth_f
  * reference, or NULL on error (store_errmsg(); an unknown session is an error).
  */
 json_t *store_history(struct store *st, const char *session_id);
+/* The same, and *ids_out (a new array) the id of each message, in the same order. */
+json_t *store_history_ids(struct store *st, const char *session_id, json_t **ids_out);
 
-/* Token and cost totals of a session, over its finished messages. */
-struct store_usage {
-	struct hearth_usage tokens;
-	int64_t cost_micros;
-};
 int store_session_usage(struct store *st, const char *session_id, struct store_usage *out);
 
 /* -------------------------------------------------------------------- kv -- */

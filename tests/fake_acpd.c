@@ -22,6 +22,7 @@
  *                              agent_message_chunk; --close-after-load hangs up.
  *   session/set_config_option  sets the model
  *   session/cancel             noted
+ *   session/delete             removes the session; _hearth/rename {sessionId, title}
  *   _hearth/sessions {cwd?}, _hearth/status, _hearth/daemon, _hearth/shutdown (exits)
  *
  * Every update carries _meta.hearth.seq. Sessions can be seeded with --state FILE:
@@ -320,7 +321,7 @@ fake_public(const json_t *s, int with_seq)
 {
 	json_t *o = json_object();
 	const char *keys[] = { "sessionId", "title", "cwd", "model", "status", "messages",
-			       "updatedAt" };
+			       "updatedAt", "usage" };
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		json_t *v = json_object_get(s, keys[i]);
 		if (v != NULL)
@@ -373,13 +374,26 @@ fake_request(struct fake_conn *c, const struct rpc_msg *msg)
 	} else if (strcmp(m, "_hearth/shutdown") == 0) {
 		fake_send(c, rpc_result(msg->id, NULL));
 		return 2;
-	} else if (s == NULL && (strncmp(m, "session/", 8) == 0 || strcmp(m, "_hearth/status") == 0)) {
+	} else if (s == NULL && (strncmp(m, "session/", 8) == 0 || strcmp(m, "_hearth/status") == 0 ||
+				 strcmp(m, "_hearth/rename") == 0)) {
 		fake_send(c, rpc_errorf(msg->id, RPC_INVALID_PARAMS, "unknown session '%s'",
 					sid != NULL ? sid : "(none)"));
 	} else if (strcmp(m, "_hearth/status") == 0) {
 		fake_send(c, rpc_result(msg->id, fake_public(s, 1)));
 	} else if (strcmp(m, "session/prompt") == 0) {
 		fake_prompt(c, msg, s);
+	} else if (strcmp(m, "session/delete") == 0) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(fake_sessions, i, e) {
+			if (e == s)
+				break;
+		}
+		json_array_remove(fake_sessions, i);
+		fake_send(c, rpc_result(msg->id, NULL));
+	} else if (strcmp(m, "_hearth/rename") == 0) {
+		json_object_set(s, "title", json_object_get(msg->params, "title"));
+		fake_send(c, rpc_result(msg->id, json_object()));
 	} else if (strcmp(m, "session/set_config_option") == 0) {
 		json_object_set(s, "model", json_object_get(msg->params, "value"));
 		fake_send(c, rpc_result(msg->id, json_pack(

@@ -5,6 +5,10 @@
 # answers, SIGINT), sessions, attach, acp bridging, stop, starting the daemon
 # (one start for two racing clients, --no-start, failing daemons) and doctor.
 set -u
+# The tools this test needs beyond POSIX sh: without one it fails, naming it.
+for tool in grep sed tr wc cmp diff stat mktemp cut head tail; do
+	command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed"; exit 1; }
+done
 
 builddir=${HEARTH_TEST_BUILDDIR:?run me from make check}
 hearth="$builddir/hearth"
@@ -78,23 +82,27 @@ run_with() { # run_with VAR=VALUE... ARGS...: run, with those variables set
 	st=$?
 }
 
-# Seeded sessions, newest first, with the history attach replays.
+# Seeded sessions, newest first, with the history attach replays. Their ages are
+# 10 minutes, 2 hours and 3 days (a minute's slack before the table changes).
+now=$(date +%s)
+t_new=$((now - 600)) t_old=$((now - 7200)) t_other=$(((now - 3 * 86400) * 1000))
 cat >"$tmp/state.json" <<EOF
 [
  {"sessionId": "s-new", "title": "Fix the build", "cwd": "$tmp/proj",
   "model": "anthropic/claude-sonnet-4-5", "status": "idle", "messages": 4,
-  "updatedAt": "2026-03-01T10:30:00.250Z",
+  "updatedAt": $t_new, "usage": {"inputTokens": 12000, "outputTokens": 345,
+  "reasoningTokens": 0, "cacheReadTokens": 0, "cacheWriteTokens": 0, "costMicros": 41175},
   "history": [
    {"sessionId": "s-new", "update": {"sessionUpdate": "user_message_chunk",
     "content": {"type": "text", "text": "make fails"}}, "_meta": {"hearth": {"seq": 1}}},
    {"sessionId": "s-new", "update": {"sessionUpdate": "agent_message_chunk",
     "content": {"type": "text", "text": "Fixed it.\\n"}}, "_meta": {"hearth": {"seq": 2}}}]},
  {"sessionId": "s-old", "title": "Old work", "cwd": "$tmp/proj", "model": "openai/gpt-5",
-  "status": "interrupted", "messages": 12, "updatedAt": "2026-02-01T10:00:00+01:00"},
+  "status": "interrupted", "messages": 12, "updatedAt": $t_old},
  {"sessionId": "s-other",
   "title": "Elsewhere with a very long title that goes past forty characters",
   "cwd": "$tmp/other", "model": "ollama/llama3", "status": "error", "messages": 0,
-  "updatedAt": 1767225600000}
+  "updatedAt": $t_other}
 ]
 EOF
 
@@ -102,6 +110,24 @@ EOF
 run --version
 check "--version exits 0" status_is $st 0
 check "--version names the program" has "$tmp/out" "hearth "
+run -V
+check "-V exits 0" status_is $st 0
+check "-V prints the version" same "$tmp/out" "hearth $(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$builddir/config.h")\n"
+run version
+check "version exits 0" status_is $st 0
+check "version prints the same" same "$tmp/out" "hearth $(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$builddir/config.h")\n"
+run version extra
+check "version with an argument exits 2" status_is $st 2
+run help
+check "help exits 0" status_is $st 0
+check "help lists the commands" has "$tmp/out" "  doctor    check config, modules, keys, socket and store"
+check "help lists itself" has "$tmp/out" "  help      describe the commands, or one"
+run help run
+check "help run exits 0" status_is $st 0
+check "help run shows run's usage" has "$tmp/out" "usage: hearth run [--model PROVIDER/MODEL]"
+run help frob
+check "help of an unknown command exits 2" status_is $st 2
+check "help of an unknown command says so" has "$tmp/err" "hearth: help: unknown command 'frob'"
 run --help
 check "--help exits 0" status_is $st 0
 check "--help lists the commands" has "$tmp/out" "  doctor    check config, modules, keys, socket and store"
@@ -147,27 +173,54 @@ fake_start --state "$tmp/state.json"
 run sessions
 check "sessions exits 0" status_is $st 0
 check "sessions prints the table" same "$tmp/out" \
-"ID       TITLE                                     DIRECTORY  MODEL                        STATUS       MSGS  UPDATED
-s-new    Fix the build                             ~/proj     anthropic/claude-sonnet-4-5  idle            4  2026-03-01 10:30
-s-old    Old work                                  ~/proj     openai/gpt-5                 interrupted    12  2026-02-01 09:00
-s-other  Elsewhere with a very long title that g…  ~/other    ollama/llama3                error           0  2026-01-01 00:00
+"ID       TITLE                                     DIRECTORY  MODEL                        STATUS       MSGS  TOKENS   COST  AGE
+s-new    Fix the build                             ~/proj     anthropic/claude-sonnet-4-5  idle            4   12.3k  \$0.04  10m
+s-old    Old work                                  ~/proj     openai/gpt-5                 interrupted    12       -      -   2h
+s-other  Elsewhere with a very long title that g…  ~/other    ollama/llama3                error           0       -      -   3d
 "
-TZ=JST-9 "$hearth" sessions >"$tmp/out" 2>"$tmp/err"
-check "sessions shows local time" has "$tmp/out" "2026-03-01 19:30"
 run sessions --json
 check "sessions --json exits 0" status_is $st 0
 check "sessions --json prints the array on one line" same "$tmp/out" \
-"[{\"sessionId\":\"s-new\",\"title\":\"Fix the build\",\"cwd\":\"$tmp/proj\",\"model\":\"anthropic/claude-sonnet-4-5\",\"status\":\"idle\",\"messages\":4,\"updatedAt\":\"2026-03-01T10:30:00.250Z\"},\
-{\"sessionId\":\"s-old\",\"title\":\"Old work\",\"cwd\":\"$tmp/proj\",\"model\":\"openai/gpt-5\",\"status\":\"interrupted\",\"messages\":12,\"updatedAt\":\"2026-02-01T10:00:00+01:00\"},\
-{\"sessionId\":\"s-other\",\"title\":\"Elsewhere with a very long title that goes past forty characters\",\"cwd\":\"$tmp/other\",\"model\":\"ollama/llama3\",\"status\":\"error\",\"messages\":0,\"updatedAt\":1767225600000}]\n"
+"[{\"sessionId\":\"s-new\",\"title\":\"Fix the build\",\"cwd\":\"$tmp/proj\",\"model\":\"anthropic/claude-sonnet-4-5\",\"status\":\"idle\",\"messages\":4,\"updatedAt\":$t_new,\"usage\":{\"inputTokens\":12000,\"outputTokens\":345,\"reasoningTokens\":0,\"cacheReadTokens\":0,\"cacheWriteTokens\":0,\"costMicros\":41175}},\
+{\"sessionId\":\"s-old\",\"title\":\"Old work\",\"cwd\":\"$tmp/proj\",\"model\":\"openai/gpt-5\",\"status\":\"interrupted\",\"messages\":12,\"updatedAt\":$t_old},\
+{\"sessionId\":\"s-other\",\"title\":\"Elsewhere with a very long title that goes past forty characters\",\"cwd\":\"$tmp/other\",\"model\":\"ollama/llama3\",\"status\":\"error\",\"messages\":0,\"updatedAt\":$t_other}]\n"
 check "the client began with initialize" same "$log" \
 "initialize {\"protocolVersion\":1,\"clientCapabilities\":{\"fs\":{\"readTextFile\":false,\"writeTextFile\":false},\"terminal\":false},\"clientInfo\":{\"name\":\"hearth\",\"version\":\"$("$hearth" --version | cut -d' ' -f2)\"}}
 _hearth/sessions {}
 initialize {\"protocolVersion\":1,\"clientCapabilities\":{\"fs\":{\"readTextFile\":false,\"writeTextFile\":false},\"terminal\":false},\"clientInfo\":{\"name\":\"hearth\",\"version\":\"$("$hearth" --version | cut -d' ' -f2)\"}}
 _hearth/sessions {}
-initialize {\"protocolVersion\":1,\"clientCapabilities\":{\"fs\":{\"readTextFile\":false,\"writeTextFile\":false},\"terminal\":false},\"clientInfo\":{\"name\":\"hearth\",\"version\":\"$("$hearth" --version | cut -d' ' -f2)\"}}
-_hearth/sessions {}
 "
+
+# Unique prefixes name a session; an ambiguous one is refused naming the candidates.
+run attach s-o
+check "an ambiguous prefix exits 1" status_is $st 1
+check "an ambiguous prefix names the candidates" same "$tmp/err" \
+	"hearth: session id 's-o' is ambiguous: 2 sessions start with it (s-old, s-other)\n"
+run sessions rename s-ne Build fixed
+check "sessions rename with a prefix exits 0" status_is $st 0
+check "sessions rename sent the whole id and the words as one title" has "$log" \
+	'_hearth/rename {"sessionId":"s-new","title":"Build fixed"}'
+run sessions rename s-new
+check "sessions rename without a title exits 2" status_is $st 2
+run sessions prune
+check "sessions prune without --older-than exits 2" status_is $st 2
+check "and says what it needs" has "$tmp/err" "sessions prune needs --older-than SPAN (for example 30d)"
+run sessions prune --older-than soon
+check "a bad span exits 2" status_is $st 2
+run sessions prune --older-than 1d --dry-run
+check "prune --dry-run exits 0" status_is $st 0
+check "prune --dry-run names what it would remove" same "$tmp/out" "would remove s-other\n"
+check "prune --dry-run removes nothing" lacks "$log" "session/delete"
+run sessions prune --older-than 1h
+check "prune exits 0" status_is $st 0
+check "prune removes the sessions older than the span" same "$tmp/out" "removed s-old\nremoved s-other\n"
+run sessions rm s-n nonesuch
+check "sessions rm with one unknown id exits 1" status_is $st 1
+check "sessions rm removed the one it knew, by prefix" same "$tmp/out" "removed s-new\n"
+check "and the daemon's refusal of the other is shown" has "$tmp/err" "hearth: unknown session 'nonesuch'"
+run sessions
+check "after rm and prune no session is left" same "$tmp/out" "no sessions\n"
+fake_start --state "$tmp/state.json"
 
 long=$(printf '%0200d' 0)
 run --socket "$tmp/$long.sock" sessions
@@ -188,14 +241,18 @@ check "run sent the words as one text prompt" \
 
 run run --cwd "$tmp/empty" --format json hi
 check "run --format json exits 0" status_is $st 0
-check "run --format json prints each update as received, then the stop reason" same "$tmp/out" \
-'{"sessionId":"new-2","update":{"sessionUpdate":"user_message_chunk","content":{"type":"text","text":"hi"}},"_meta":{"hearth":{"seq":1}}}
+# The duration varies: it is checked to be a number, then masked.
+check "the result's duration is a number of ms" grep -q '"durationMs":[0-9][0-9]*,' "$tmp/out"
+sed 's/"durationMs":[0-9]*,/"durationMs":D,/' "$tmp/out" >"$tmp/out.masked" && mv "$tmp/out.masked" "$tmp/out"
+check "run --format json prints an init line, each update as received, then the result" same "$tmp/out" \
+'{"type":"init","sessionId":"new-2","model":"fake/default","cwd":"'"$tmp"'/empty","tools":[]}
+{"sessionId":"new-2","update":{"sessionUpdate":"user_message_chunk","content":{"type":"text","text":"hi"}},"_meta":{"hearth":{"seq":1}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"agent_thought_chunk","content":{"type":"text","text":"Let me look."}},"_meta":{"hearth":{"seq":2}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"Hello, "}},"_meta":{"hearth":{"seq":3}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"tool_call","toolCallId":"call-1","title":"Read README","kind":"read","status":"pending"},"_meta":{"hearth":{"seq":4}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"tool_call_update","toolCallId":"call-1","status":"completed"},"_meta":{"hearth":{"seq":5}}}
 {"sessionId":"new-2","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"world."}},"_meta":{"hearth":{"seq":6}}}
-{"stopReason":"end_turn"}
+{"type":"result","sessionId":"new-2","stopReason":"end_turn","text":"world.","isError":false,"error":null,"durationMs":D,"modelCalls":0,"toolCalls":1,"usage":{"inputTokens":0,"outputTokens":0,"reasoningTokens":0,"cacheReadTokens":0,"cacheWriteTokens":0},"costUsd":0.0}
 '
 check "run --format json keeps stderr empty" same "$tmp/err" ""
 
@@ -249,11 +306,20 @@ done
 fake_start --stop-reason cancelled
 run run --cwd "$tmp/empty" --format json hi
 check "stopReason cancelled exits 130" status_is $st 130
-check "the JSON ends with the stop reason" has "$tmp/out" '{"stopReason":"cancelled"}'
+check "the JSON ends with the result and its stop reason" \
+	test "$(tail -n 1 "$tmp/out" | grep -c '^{"type":"result","sessionId":"new-1","stopReason":"cancelled","text":"world.","isError":false,"error":null,')" -eq 1
 fake_start --prompt-error "session new-1 is busy"
 run run --cwd "$tmp/empty" hi
 check "an error answer to the prompt exits 1" status_is $st 1
 check "the error is printed as hearth: MESSAGE" same "$tmp/err" "hearth: session new-1 is busy\n"
+run run --cwd "$tmp/empty" --format json hi
+check "--format json: an error answer exits 1 too" status_is $st 1
+check "--format json: the result carries the error" has "$tmp/out" \
+	'"stopReason":null,"text":"","isError":true,"error":"session new-1 is busy",'
+run --no-start --socket "$tmp/nowhere.sock" run --format json hi
+check "--format json: no daemon exits 1" status_is $st 1
+check "--format json: a run that never reached its turn still ends with a result" \
+	test "$(grep -c '^{"type":"result","sessionId":null,"stopReason":null,"text":"","isError":true,"error":"no daemon is running' "$tmp/out")" -eq 1
 
 # The daemon dropped an update: the client resumes from the last one it saw.
 fake_start --resync
@@ -283,7 +349,13 @@ fake_start --permission
 run run --cwd "$tmp/empty" --format json hi
 check "with --format json the refusal names the tool too" has "$tmp/err" \
 	"hearth: refused permission for Read README: stdin is not a terminal"
-if command -v script >/dev/null 2>&1; then
+# script(1) gives the client a terminal: it is in bsdutils (always installed), and
+# needs a pseudo-terminal, which a bare chroot may lack (no /dev/pts mounted).
+if ! command -v script >/dev/null 2>&1; then
+	not_ok "on a terminal the question is asked (script(1), from bsdutils, is not installed)"
+elif ! script -qec true /dev/null >/dev/null 2>&1; then
+	n=$((n + 1)); echo "ok $n - # SKIP the terminal questions: no pseudo-terminal (is /dev/pts mounted?)"
+else
 	fake_start --permission
 	printf 'a\n' | script -qec "'$hearth' run --cwd '$tmp/empty' hi" /dev/null >"$tmp/out" 2>&1
 	# The typed answer is echoed wherever the terminal happens to be: check the
@@ -473,17 +545,24 @@ export HEARTH_DAEMON="$tmp/start-fake"
 dsock="$tmp/d/run/hearth/hearth.sock"
 db="$tmp/d/state/hearth/hearth.db"
 run doctor
-check "doctor with failures exits 1" status_is $st 1
+check "doctor before any daemon ran exits 0" status_is $st 0
 check "doctor on a bare system" same "$tmp/out" \
 "ok    config: built-in default (no plugins.conf found)
 ok    modules: 1 loaded by $tmp/start-fake --check
       provider fake             1.0        abi 1  /fake/fake.la
 warn  keys: ANTHROPIC_API_KEY absent, OPENAI_API_KEY absent, GEMINI_API_KEY/GOOGLE_API_KEY absent, OLLAMA_HOST absent (no provider can be reached without one)
-fail  socket: $dsock: no daemon is running (no socket)
+warn  socket: $dsock: no daemon is running (no socket); the first command that needs one starts it
 warn  socket directory: $tmp/d/run/hearth does not exist (made when a daemon starts)
 warn  store: $db does not exist yet (made when the daemon first runs)
 "
 check "doctor starts no daemon" test ! -e "$dsock"
+run doctor --json
+check "doctor --json exits 0 too" status_is $st 0
+check "doctor --json is one object" test "$(wc -l <"$tmp/out")" -eq 1
+check "doctor --json: the verdict" has "$tmp/out" '{"ok":true,"checks":[{"check":"config","verdict":"ok","detail":"built-in default (no plugins.conf found)","details":[]},'
+check "doctor --json: a check with details" has "$tmp/out" \
+	'{"check":"modules","verdict":"ok","detail":"1 loaded by '"$tmp"'/start-fake --check","details":["provider fake             1.0        abi 1  /fake/fake.la"]}'
+check "doctor --json: the socket" has "$tmp/out" '{"check":"socket","verdict":"warn","detail":"'"$dsock"': no daemon is running (no socket); the first command that needs one starts it","details":[]}'
 
 mkdir -p "$tmp/d/config/hearth" "$tmp/d/state/hearth" "$tmp/d/run/hearth"
 chmod 700 "$tmp/d/run" "$tmp/d/run/hearth"
@@ -510,6 +589,12 @@ check "doctor: and listed" has "$tmp/out" "      $tmp/d/config/hearth/plugins.co
 check "doctor: an open socket directory fails" has "$tmp/out" \
 	"fail  socket directory: $tmp/d/run/hearth is mode 0755: others can reach the daemon (chmod 700 it)"
 check "doctor: a damaged store fails" has "$tmp/out" "fail  store: $db (4 KiB): file is not a database"
+run doctor --json
+check "doctor --json with failures exits 1" status_is $st 1
+check "doctor --json says not ok" has "$tmp/out" '{"ok":false,"checks":['
+check "doctor --json lists the config error" has "$tmp/out" '"details":["'"$tmp"'/d/config/hearth/plugins.conf:2: '
+run doctor --frob
+check "doctor: an unknown option exits 2" status_is $st 2
 chmod 700 "$tmp/d/run/hearth"
 fake_stop
 
@@ -556,11 +641,30 @@ run run --cwd "$tmp/proj" --continue --format json again
 check "real daemon: run --continue exits 0" status_is $st 0
 check "real daemon: the first turn is not printed again" lacks "$tmp/out" '"text":"hi"'
 check "real daemon: the continued session answered" has "$tmp/out" '"text":"Again."'
-check "real daemon: the JSON ends with the stop reason" \
-	test "$(tail -n 1 "$tmp/out")" = '{"stopReason":"end_turn"}'
+check "real daemon: the JSON ends with the result" has "$tmp/out" \
+	'{"type":"result","sessionId":"'
+check "real daemon: which ended the turn" has "$tmp/out" '"stopReason":"end_turn","text":"Again.","isError":false,"error":null,'
+check "real daemon: the init line lists the tools" has "$tmp/out" '"tools":['
+
 run sessions --json
 check "real daemon: one session, in the project" has "$tmp/out" "\"cwd\":\"$tmp/proj\""
 check "real daemon: with both turns" has "$tmp/out" '"messages":4'
+rid=$(sed -n 's/^\[{"sessionId":"\([^"]*\)".*/\1/p' "$tmp/out")
+run sessions fork "$(printf '%s' "$rid" | cut -c1-10)"
+check "real daemon: sessions fork by prefix exits 0" status_is $st 0
+fid=$(cat "$tmp/out")
+check "real daemon: the fork has an id of its own" test -n "$fid" -a "$fid" != "$rid"
+run sessions --json
+check "real daemon: the fork has the history" has "$tmp/out" "{\"sessionId\":\"$fid\",\"cwd\":\"$tmp/proj\""
+check "real daemon: two sessions now" test "$(grep -o '"messages":4' "$tmp/out" | wc -l)" -eq 2
+run sessions rename "$fid" The fork
+check "real daemon: sessions rename exits 0" status_is $st 0
+run sessions rm "$fid"
+check "real daemon: sessions rm exits 0" status_is $st 0
+check "real daemon: says what it removed" same "$tmp/out" "removed $fid\n"
+run sessions rm "$fid"
+check "real daemon: removing it again exits 1" status_is $st 1
+check "real daemon: saying why" same "$tmp/err" "hearth: no session '$fid'\n"
 run stop
 check "real daemon: stop exits 0" status_is $st 0
 check "real daemon: the socket is gone" test ! -e "$rsock"

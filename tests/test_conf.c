@@ -139,11 +139,48 @@ static const char full_conf[] =
 	"max_tokens=8192\n"                               /* 13 */
 	"base_url =   https://api.anthropic.com/v1   \n"  /* 14 */
 	"    # an indented comment\n"                     /* 15 */
-	"note = a = b # not a comment\n"                  /* 16 */
+	"note = a = b#c $# d ${X:-#e} # a comment\n"      /* 16 */
 	"\n"                                              /* 17 */
 	"[ tool   shell ]\n"                              /* 18 */
 	"timeout.ms = 30000\n"                            /* 19 */
 	"Allow-List_2 = ls,cat\n";                        /* 20 */
+
+/* The README's plugins.conf example (its first ```ini block) parses as shown. */
+static void
+test_readme_example(void **state)
+{
+	(void)state;
+	FILE *f = fopen(TEST_SRCDIR "/../README.md", "r");
+	assert_non_null(f);
+	char line[1024];
+	char *text = xstrdup("");
+	size_t len = 0;
+	int in = 0, seen = 0;
+	while (fgets(line, sizeof line, f) != NULL && seen < 2) {
+		if (strncmp(line, "```", 3) == 0) {
+			if (in || strncmp(line, "```ini", 6) == 0)
+				seen++;
+			in = !in && strncmp(line, "```ini", 6) == 0;
+			continue;
+		}
+		if (in) {
+			size_t l = strlen(line);
+			text = xrealloc(text, len + l + 1);
+			memcpy(text + len, line, l + 1);
+			len += l;
+		}
+	}
+	fclose(f);
+	assert_int_equal(seen, 2); /* the block was found, and closed */
+	struct conf *c = parse(text);
+	free(text);
+	EXPECT_OK(c);
+	assert_int_equal(c->n_modules, 3);
+	assert_string_equal(c->module_dirs[0], "/opt/hearth-extra");
+	assert_int_equal(c->stop_on_module_error, 0);
+	assert_string_equal(sval(&c->modules[0], "model"), "claude-sonnet-4-5");
+	conf_free(c);
+}
 
 static void
 test_full_valid(void **state)
@@ -162,7 +199,7 @@ test_full_valid(void **state)
 	assert_string_equal(sval(m, "model"), "claude-sonnet-4-5");
 	assert_string_equal(sval(m, "max_tokens"), "8192");
 	assert_string_equal(sval(m, "base_url"), "https://api.anthropic.com/v1");
-	assert_string_equal(sval(m, "note"), "a = b # not a comment");
+	assert_string_equal(sval(m, "note"), "a = b#c # d #e");
 	assert_int_equal(json_object_size(m->key_lines), 4);
 	assert_int_equal(kline(m, "model"), 12);
 	assert_int_equal(kline(m, "max_tokens"), 13);
@@ -389,8 +426,9 @@ test_error_sections(void **state)
 	check_one("load tool t\n[tool t\n", "t.conf:2: section header has no closing ']'");
 	check_one("[tool shell] x\n",
 		  "t.conf:1: unexpected text after ']' in section header: 'x'");
-	check_one("[tool shell]  # c\n",
-		  "t.conf:1: unexpected text after ']' in section header: '# c'");
+	check_one("[tool shell]  #c\n",
+		  "t.conf:1: section [tool shell] is for a module that is not loaded "
+		  "(add 'load tool shell')");
 	check_one("[[tool shell]]\n",
 		  "t.conf:1: unexpected text after ']' in section header: ']'");
 	check_one("[tool]\n",
@@ -1156,6 +1194,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_valid),
+		cmocka_unit_test(test_readme_example),
 		cmocka_unit_test(test_defaults_and_empty),
 		cmocka_unit_test(test_load_after_section_and_last_wins),
 		cmocka_unit_test(test_error_directives),

@@ -6,6 +6,10 @@
 # turn runs tool calls; the requests the fake got, the client's output, the store
 # and the absence of the API key in it are checked.
 set -u
+# The tools this test needs beyond POSIX sh: without one it fails, naming it.
+for tool in grep sed tr wc mktemp tail head; do
+	command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed"; exit 1; }
+done
 builddir=${HEARTH_TEST_BUILDDIR:?run me from make check}
 [ -x "$builddir/hearth" ] || { echo "SKIP: no hearth client built"; exit 77; }
 hearth="$builddir/hearth"
@@ -26,6 +30,7 @@ n=0
 failed=0
 check() { desc=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $desc"; else failed=$((failed + 1)); echo "not ok $n - $desc"; fi; }
 has() { grep -qF -- "$2" "$1" || { echo "# $1 lacks: $2"; sed 's/^/#   /' "$1" | head -40; return 1; }; }
+not_has() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
 lacks() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
 
 mkdir -p "$tmp/project"
@@ -71,14 +76,26 @@ CONF
 "$hearth" --config "$conf" run --format json --cwd "$tmp/project" "use the tool twice" \
 	>"$tmp/run1.out" 2>"$tmp/run1.err"
 check "hearth run exits 0" test $? -eq 0
-check "the last line is the stop reason" test "$(tail -n 1 "$tmp/run1.out")" = '{"stopReason":"end_turn"}'
+check "the first line is the init line" has "$tmp/run1.out" '{"type":"init","sessionId":"'
+head -n 1 "$tmp/run1.out" >"$tmp/init1"
+check "the init line names the model, the directory and the tools" has "$tmp/init1" \
+	'"model":"anthropic/claude-test-1","cwd":"'"$tmp"'/project","tools":["echo"'
+tail -n 1 "$tmp/run1.out" >"$tmp/result1"
+check "the last line is the result" has "$tmp/result1" '{"type":"result","sessionId":"'
+check "the result has the stop reason and the final text" has "$tmp/result1" \
+	'"stopReason":"end_turn","text":"All done.","isError":false,"error":null,'
+check "the result counts three model calls and two tool calls" has "$tmp/result1" \
+	'"modelCalls":3,"toolCalls":2,'
+check "the result has the turn's usage" grep -q '"usage":{"inputTokens":[1-9][0-9]*,"outputTokens":[1-9][0-9]*,' "$tmp/result1"
 text=$(grep '"agent_message_chunk"' "$tmp/run1.out" | sed 's/.*"text":"\([^"]*\)".*/\1/' | tr -d '\n')
 check "the answer streamed in order" test "$text" = "I will ask the tool.All done."
 check "the thought streamed" has "$tmp/run1.out" '"agent_thought_chunk"'
 check "tool call 1 completed with its output" has "$tmp/run1.out" \
 	'"toolCallId":"toolu_01","status":"completed","content":[{"type":"content","content":{"type":"text","text":"first answer"}}]'
 check "tool call 2 completed" has "$tmp/run1.out" '"toolCallId":"toolu_02","status":"completed"'
-check "updates carry sequence numbers" has "$tmp/run1.out" '"_meta":{"hearth":{"seq":1}}'
+# Number 1 is the prompt's echo: stored, not sent back to the client that sent it.
+check "updates carry sequence numbers" has "$tmp/run1.out" '"_meta":{"hearth":{"seq":2}}'
+check "the prompt is not echoed to its sender" not_has "$tmp/run1.out" '"user_message_chunk"'
 # The messages requests (the first session/new also asked for the model list).
 grep '"target":"/v1/messages"' "$tmp/requests.jsonl" >"$tmp/messages.jsonl"
 check "the fake got three messages requests" test "$(wc -l <"$tmp/messages.jsonl")" -eq 3
@@ -100,6 +117,10 @@ check "--continue sent the whole history" has "$tmp/req4" 'use the tool twice'
 
 "$hearth" --config "$conf" sessions --json >"$tmp/sessions.out" 2>&1
 check "sessions lists one session" test "$(grep -o '"sessionId"' "$tmp/sessions.out" | wc -l)" -eq 1
+check "sessions --json carries the session's usage" \
+	grep -q '"usage":{"inputTokens":[1-9][0-9]*,"outputTokens":[1-9][0-9]*,' "$tmp/sessions.out"
+"$hearth" --config "$conf" sessions >"$tmp/table.out" 2>&1
+check "the sessions table has the usage columns" has "$tmp/table.out" "MSGS  TOKENS  COST  AGE"
 
 # --- the models the provider lists (the fake's /v1/models)
 "$hearth" --config "$conf" models >"$tmp/models.out" 2>"$tmp/models.err"

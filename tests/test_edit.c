@@ -1020,6 +1020,19 @@ test_describe_and_list(void **state)
 	assert_string_equal(json_string_value(json_object_get(d, "title")), "Write src/a.c");
 	json_decref(d);
 	json_decref(in);
+	/* A name with control characters is shown escaped (names.h), resolved or not. */
+	in = json_pack("{s:s}", "path", "src/x\ny\x1b.c");
+	d = tools_describe("write", in, "s1", F->proj);
+	assert_string_equal(json_string_value(json_object_get(d, "title")),
+			    "Write src/x\\x0Ay\\x1B.c");
+	json_decref(d);
+	json_decref(in);
+	in = json_pack("{s:s}", "path", "no/such/dir/a\tb");
+	d = tools_describe("read", in, "s1", F->proj);
+	assert_string_equal(json_string_value(json_object_get(d, "title")),
+			    "Read no/such/dir/a\\x09b");
+	json_decref(d);
+	json_decref(in);
 	free(abs);
 
 	json_t *list = tools_list();

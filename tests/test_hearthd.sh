@@ -7,8 +7,41 @@ set -u
 builddir=${HEARTH_TEST_BUILDDIR:?run me from make check}
 hearthd="$builddir/hearthd"
 moddir="$builddir/tests/modules"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hearth-e2e-XXXXXX")
-trap 'pkill -TERM -f "$tmp/" 2>/dev/null; rm -rf "$tmp"' EXIT
+# The tools this test needs beyond POSIX sh and coreutils: without one it fails,
+# naming it (it never passes for want of a tool). Processes are found through
+# /proc and the daemon's own log line, so procps (pgrep, pkill) is not needed.
+for tool in grep sed tr wc mktemp; do
+	command -v $tool >/dev/null 2>&1 || { echo "FAIL: $tool is not installed"; exit 1; }
+done
+[ -d /proc/self ] || { echo "FAIL: /proc is not mounted (needed to watch the daemon)"; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hearth-hearthd-XXXXXX")
+
+# Whether process $1 still runs (a zombie counts as gone).
+alive() {
+	[ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) [ZX] ' "/proc/$1/stat" 2>/dev/null
+}
+# The pids of the processes whose command line contains $1 (pgrep -f without procps).
+pids_of() {
+	for f in /proc/[0-9]*/cmdline; do
+		tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$1" || continue
+		p=${f#/proc/}; p=${p%/cmdline}
+		[ "$p" != "$$" ] && alive "$p" && echo "$p"
+	done
+}
+# Every daemon this test starts has its pid in $tmp/pids; the exit trap stops
+# each of them, waits, and kills one that does not stop.
+daemons_stop() {
+	[ -f "$tmp/pids" ] || return 0
+	for pid in $(cat "$tmp/pids"); do
+		kill -TERM "$pid" 2>/dev/null
+		i=0
+		while alive "$pid" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+		alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	done
+	rm -f "$tmp/pids"
+}
+trap 'daemons_stop; rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM HUP
 export XDG_CONFIG_HOME="$tmp/config" XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/run"
 
 n=0
@@ -93,6 +126,7 @@ trace = $tmp/trace
 CONF
 "$hearthd" --foreground -c "$tmp/run.conf" 2>"$tmp/err" &
 pid=$!
+echo $pid >>"$tmp/pids"
 i=0
 while [ "$(cat "$tmp/trace" 2>/dev/null | wc -l)" -lt 2 ] && [ $i -lt 100 ]; do
 	sleep 0.1; i=$((i + 1))
@@ -109,12 +143,20 @@ rm -f "$tmp/trace"
 "$hearthd" -c "$tmp/run.conf" --log-file "$tmp/daemon.log" >"$tmp/out" 2>&1
 check "starting the daemon returns 0" test $? -eq 0
 check "the daemon started its frontend before the parent returned" has "$tmp/trace" "start"
-pkill -TERM -f "hearthd -c $tmp/run.conf"
-i=0
-while pgrep -f "hearthd -c $tmp/run.conf" >/dev/null && [ $i -lt 100 ]; do
-	sleep 0.1; i=$((i + 1))
-done
-check "the daemon stops on SIGTERM" test $i -lt 100
+# Found through /proc; no daemon found makes the checks below fail, never pass.
+dpid=$(pids_of "hearthd -c $tmp/run.conf")
+check "the daemon runs after the parent returned" test -n "$dpid"
+if [ -n "$dpid" ]; then
+	echo "$dpid" >>"$tmp/pids"
+	kill -TERM "$dpid"
+	i=0
+	while alive "$dpid" && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	check "the daemon stops on SIGTERM" test $i -lt 100
+else
+	not_ok "the daemon stops on SIGTERM (no pid to signal)"
+fi
 check "the daemon logged to its log file" has "$tmp/daemon.log" "INFO  core: stopped"
 
 # --- daemon mode with a fatal module error: the parent reports failure
@@ -131,6 +173,7 @@ if [ "${HEARTH_VALGRIND:-0}" = 1 ] && command -v valgrind >/dev/null; then
 	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
 		--error-exitcode=99 "$hearthd" -f -c "$tmp/run.conf" 2>"$tmp/vg" &
 	pid=$!
+	echo $pid >>"$tmp/pids"
 	sleep 3
 	kill -TERM $pid
 	wait $pid

@@ -650,6 +650,9 @@ test_describe_and_list(void **state)
 	memset(utf_title, 'y', 79);
 	strcpy(utf_title + 79, "...");
 	assert_describe(json_pack("{s:s}", "command", utf), utf_title, utf);
+	/* Control characters in the title are escaped (names.h); backslashes stay. */
+	assert_describe(json_pack("{s:s}", "command", "printf '\x1b[2J'\tgrep 'a\\|b'"),
+			"printf '\\x1B[2J'\\x09grep 'a\\|b'", "printf '\x1b[2J'\tgrep 'a\\|b'");
 	assert_describe(json_pack("{s:i}", "command", 3), "shell", "");
 	assert_describe(json_object(), "shell", "");
 
