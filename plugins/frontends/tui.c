@@ -896,6 +896,8 @@ tui_send_prompt(struct tui *t, const char *text)
 		return;
 	}
 	tui_history_add(t, text);
+	/* the daemon does not echo a prompt to the client that sent it */
+	tui_view_add(&t->view, TE_USER, text);
 	t->busy = 1;
 	t->scroll = 0;
 	tui_set_state(t, "thinking");
