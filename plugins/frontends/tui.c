@@ -1487,6 +1487,12 @@ tui_input_cb(uv_poll_t *h, int status, int events)
 	struct tui_key k;
 	while (!t->stopping && tui_keys_next(&t->keys, &k, 1))
 		tui_key(t, &k);
+	/* a key is echoed at once, not at the next coalesced frame */
+	if (!t->stopping && t->draw_timer != NULL) {
+		t->host->timer_stop(t->draw_timer);
+		t->draw_timer = NULL;
+		tui_term_draw(t);
+	}
 }
 
 static void
