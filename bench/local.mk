@@ -28,3 +28,14 @@ bench: bench-session
 .PHONY: bench-session
 bench-session: all $(check_LTLIBRARIES)
 	$(SHELL) $(srcdir)/bench/bench_session.sh $(abs_top_builddir)
+
+# The TUI's figures (bench_tui.sh): a long session seeded straight in the store.
+EXTRA_PROGRAMS += %D%/bench_tui_seed
+%C%_bench_tui_seed_SOURCES = %D%/bench_tui_seed.c
+%C%_bench_tui_seed_CFLAGS = $(core_libhearthcore_la_CFLAGS)
+%C%_bench_tui_seed_LDADD = core/libhearthcore.la
+EXTRA_DIST += %D%/bench_tui.sh %D%/bench_tui_stream.py
+.PHONY: bench-tui
+bench-tui: %D%/bench_tui_seed$(EXEEXT) all
+	$(SHELL) $(srcdir)/bench/bench_tui.sh $(abs_top_builddir)
+bench: bench-tui
