@@ -13,6 +13,7 @@
 #include "host.h"
 #include "log.h"
 #include "models.h"
+#include "permission.h"
 #include "rpc.h"
 #include "session.h"
 #include "store.h"
@@ -471,7 +472,15 @@ acp_session_prompt(struct hearth_conn *c, struct rpc_msg *m)
 		acp_invalid(c, m, why);
 		return;
 	}
+	/* This prompt's own permission rules (hearth run --allow/--deny/--allow-all). */
+	struct permission_rules *rules;
+	if (permission_rules_parse(json_object_get(json_object_get(json_object_get(
+		m->params, "_meta"), "hearth"), "permissions"), &rules, &why) != 0) {
+		acp_invalid(c, m, why);
+		return;
+	}
 	session_follow(s, c);
+	agent_prompt_rules(rules);
 	if (agent_prompt(s, prompt, c, m->id, &why) != 0)
 		acp_invalid(c, m, why);
 	else
@@ -555,6 +564,12 @@ acp_hearth_status(struct hearth_conn *c, struct rpc_msg *m)
 		json_array_append(names, json_object_get(tool, "name"));
 	json_decref(all);
 	json_object_set_new(r, "tools", names);
+	/* How many connections follow it (a client alone with a question may leave it to
+	 * another). */
+	json_int_t followers = 0;
+	for (struct session_follower *f = s->followers; f != NULL; f = f->next)
+		followers++;
+	json_object_set_new(r, "followers", json_integer(followers));
 	store_session_clear(&ss);
 	conn_reply(c, m->id, r);
 }

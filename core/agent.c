@@ -57,6 +57,7 @@ struct turn {
 	struct turn_ask *asks;          /* permission requests out */
 	size_t n_asks;
 	json_t *asking;                 /* the call asked about, borrowed from calls */
+	struct permission_rules *rules; /* owned: the prompt's own rules, or NULL */
 
 	struct turn *next;
 };
@@ -153,6 +154,7 @@ turn_handle_closed_cb(uv_handle_t *h)
 		return;
 	json_decref(t->req_id);
 	json_decref(t->calls);
+	permission_rules_free(t->rules);
 	free(t->model_id);
 	free(t->msg_id);
 	free(t->tool_msg_id);
@@ -885,7 +887,10 @@ turn_refuse_call(struct turn *t, json_t *call, const char *why)
 {
 	session_begin();
 	turn_add_result(t, call, why, 1);
-	turn_emit_call_status(t, call, "failed", NULL, NULL);
+	/* The reason goes to the clients too, not only to the model. */
+	turn_emit_call_status(t, call, "failed", json_pack("[{s:s,s:{s:s,s:s}}]", "type", "content",
+							   "content", "type", "text", "text", why),
+			      NULL);
 	session_commit();
 	t->next_call++;
 	turn_run_next_call(t);
@@ -1011,6 +1016,8 @@ turn_run_next_call(struct turn *t)
 	enum hearth_permission perm = permission_decide(
 		m, def, json_string_value(json_object_get(call, "subject")), t->s->cwd,
 		agent_store(), &why);
+	perm = permission_rules_apply(t->rules, name,
+				      json_string_value(json_object_get(call, "subject")), perm, &why);
 	if (perm == HEARTH_PERM_DENY)
 		turn_refuse_call(t, call, why);
 	else if (perm == HEARTH_PERM_ALLOW)
@@ -1086,9 +1093,36 @@ turn_store_prompt(struct turn *t, const json_t *blocks, char **error)
 	return 0;
 }
 
+/* The rules agent_prompt() gives the next turn it starts (agent_prompt_rules()). */
+static struct permission_rules *agent_next_rules;
+
+static int agent_prompt_start(struct session *s, const json_t *blocks, struct hearth_conn *c,
+			      const json_t *req_id, struct permission_rules *rules,
+			      char **error);
+
+void
+agent_prompt_rules(struct permission_rules *rules)
+{
+	permission_rules_free(agent_next_rules);
+	agent_next_rules = rules;
+}
+
 int
 agent_prompt(struct session *s, const json_t *blocks, struct hearth_conn *c,
 	     const json_t *req_id, char **error)
+{
+	/* Taken now, so that they never reach a later prompt's turn. */
+	struct permission_rules *rules = agent_next_rules;
+	agent_next_rules = NULL;
+	int rc = agent_prompt_start(s, blocks, c, req_id, rules, error);
+	if (rc != 0)
+		permission_rules_free(rules);
+	return rc;
+}
+
+static int
+agent_prompt_start(struct session *s, const json_t *blocks, struct hearth_conn *c,
+		   const json_t *req_id, struct permission_rules *rules, char **error)
 {
 	if (s->turn != NULL) {
 		*error = xasprintf("session %s is busy: a turn is running", s->id);
@@ -1112,6 +1146,7 @@ agent_prompt(struct session *s, const json_t *blocks, struct hearth_conn *c,
 	}
 	t->conn = c;
 	t->req_id = json_deep_copy(req_id);
+	t->rules = rules;
 	t->calls = json_array();
 	uv_timer_init(agent_loop, &t->flush_timer);
 	uv_timer_init(agent_loop, &t->retry_timer);

@@ -52,7 +52,17 @@ cat >"$tmp/script.json" <<JSON
  [{"type": "message_start"}, {"type": "text", "text": "Second prompt answered."},
   {"type": "stop", "stop_reason": "end_turn"}],
  [{"type": "http_error", "status": 401, "error_type": "authentication_error",
-   "message": "invalid x-api-key"}]
+   "message": "invalid x-api-key"}],
+ [{"type": "message_start"},
+  {"type": "tool_use", "id": "toolu_03", "name": "ask_echo", "input": {"text": "asked"}},
+  {"type": "stop", "stop_reason": "tool_use"}],
+ [{"type": "message_start"}, {"type": "text", "text": "Ran it."},
+  {"type": "stop", "stop_reason": "end_turn"}],
+ [{"type": "message_start"},
+  {"type": "tool_use", "id": "toolu_04", "name": "echo", "input": {"text": "secret"}},
+  {"type": "stop", "stop_reason": "tool_use"}],
+ [{"type": "message_start"}, {"type": "text", "text": "Refused."},
+  {"type": "stop", "stop_reason": "end_turn"}]
 ]}
 JSON
 "$builddir/tests/fake-anthropic" -w 5 -s 42 "$tmp/script.json" "$tmp/port" "$tmp/requests.jsonl" &
@@ -130,6 +140,22 @@ check "hearth models prints a header" test "$(head -n 1 "$tmp/models.out" | tr -
 check "an auth error fails the run" test $? -ne 0
 check "the error names provider, status and remedy" has "$tmp/run3.err" \
 	"anthropic: authentication failed (HTTP 401): invalid x-api-key (check the provider's API key)"
+
+# --- this run's own permission rules, applied by the daemon
+"$hearth" --config "$conf" run --continue --allow-all --cwd "$tmp/project" "ask away" \
+	>"$tmp/run4.out" 2>"$tmp/run4.err" </dev/null
+check "--allow-all: the run exits 0" test $? -eq 0
+check "--allow-all: the asking tool ran without a question" has "$tmp/run4.err" \
+	"• ask_echo asked: completed"
+check "--allow-all: nobody was refused" lacks "$tmp/run4.err" "refused permission"
+"$hearth" --config "$conf" run --continue --deny 'echo:sec*' --cwd "$tmp/project" "try it" \
+	>"$tmp/run5.out" 2>"$tmp/run5.err" </dev/null
+check "--deny: the run exits 0" test $? -eq 0
+check "--deny: an allowed tool is refused, and the user sees why" has "$tmp/run5.err" \
+	": failed: denied by a deny rule of this prompt"
+grep '"target":"/v1/messages"' "$tmp/requests.jsonl" | tail -n 1 >"$tmp/req-last"
+check "--deny: the model was told the same" has "$tmp/req-last" \
+	'"content":"denied by a deny rule of this prompt","is_error":true'
 
 # --- the key is in no file the daemon wrote
 check "the API key is not in the store" sh -c "! grep -rqa -- '$key' '$tmp/state'"
