@@ -328,6 +328,20 @@ cmd_run_latest(struct cmd_run *r, struct client_rpc *c, int *failed)
 static int
 cmd_run_new(struct cmd_run *r, struct client_rpc *c)
 {
+	/* Without a model, the daemon picks a provider that has credentials: when none
+	 * has, say so now rather than after a provider's retries. */
+	json_t *providers = r->model == NULL ? cmd_models_providers(c) : NULL;
+	int any = 1;
+	char *missing = providers != NULL ? cmd_models_no_keys(providers, &any) : NULL;
+	json_decref(providers);
+	if (!any) {
+		hearth_error("no provider has credentials: set %s in the daemon's environment "
+			     "(`hearth stop` first if it runs), or choose one with --model "
+			     "PROVIDER/MODEL", missing != NULL ? missing : "a provider's key");
+		free(missing);
+		return -1;
+	}
+	free(missing);
 	json_t *params = json_pack("{s:s, s:[]}", "cwd", r->cwd, "mcpServers");
 	if (r->model != NULL)
 		json_object_set_new(params, "_meta",

@@ -599,18 +599,28 @@ acp_hearth_rename(struct hearth_conn *c, struct rpc_msg *m)
 static void
 acp_hearth_daemon(struct hearth_conn *c, struct rpc_msg *m)
 {
-	json_t *mods = json_array();
+	json_t *mods = json_array(), *providers = json_array();
 	for (size_t i = 0; acp_registry != NULL && i < acp_registry->n_modules; i++) {
 		struct module *mod = acp_registry->modules[i];
 		json_array_append_new(mods, json_pack("{s:s,s:s,s:s}", "kind",
 						      conf_kind_name(mod->kind), "name", mod->name,
 						      "version", mod->desc->version));
+		if (mod->kind != HEARTH_KIND_PROVIDER || !mod->inited)
+			continue;
+		/* Which providers can be used, so a client can say at once what is missing. */
+		const struct hearth_provider *p = mod->desc->provider;
+		const char *dflt = p->default_model != NULL ? p->default_model(mod->state) : NULL;
+		json_t *e = json_pack("{s:s,s:b,s:b,s:s?}", "name", mod->name, "credentials",
+				      p->has_credentials == NULL || p->has_credentials(mod->state),
+				      "configured", mod->conf != NULL &&
+				      json_object_size(mod->conf->section) > 0, "defaultModel", dflt);
+		json_array_append_new(providers, e);
 	}
 	struct host_context *ctx = host_context_get();
-	conn_reply(c, m->id, json_pack("{s:s,s:i,s:i,s:o,s:s,s:s}", "version", PACKAGE_VERSION,
+	conn_reply(c, m->id, json_pack("{s:s,s:i,s:i,s:o,s:o,s:s,s:s}", "version", PACKAGE_VERSION,
 				       "pid", (int)getpid(), "abi", HEARTH_ABI, "modules", mods,
-				       "stateDir", ctx->state_dir, "runtimeDir",
-				       ctx->runtime_dir));
+				       "providers", providers, "stateDir", ctx->state_dir,
+				       "runtimeDir", ctx->runtime_dir));
 }
 
 /* A `_hearth/models` request waiting for the providers' lists. */

@@ -21,6 +21,7 @@ conf="$tmp/plugins.conf"
 fake_pid=
 cleanup() {
 	"$hearth" --config "$conf" --no-start stop >/dev/null 2>&1
+	"$hearth" --socket "$tmp/nokey/hearth.sock" --no-start stop >/dev/null 2>&1
 	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -30,6 +31,7 @@ n=0
 failed=0
 check() { desc=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $desc"; else failed=$((failed + 1)); echo "not ok $n - $desc"; fi; }
 has() { grep -qF -- "$2" "$1" || { echo "# $1 lacks: $2"; sed 's/^/#   /' "$1" | head -40; return 1; }; }
+same_text() { [ "$(cat "$1")" = "$2" ] || { echo "# $1 is not: $2"; sed 's/^/#   /' "$1"; return 1; }; }
 lacks() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
 
 mkdir -p "$tmp/project"
@@ -159,6 +161,35 @@ check "--deny: the model was told the same" has "$tmp/req-last" \
 
 # --- the key is in no file the daemon wrote
 check "the API key is not in the store" sh -c "! grep -rqa -- '$key' '$tmp/state'"
+
+# --- no key, no silence: a daemon whose providers have no credentials
+cat >"$tmp/nokey.conf" <<CONF
+module_dir $builddir/plugins
+load frontend socket
+load provider anthropic
+load provider ollama
+CONF
+mkdir -p "$tmp/nokey" && chmod 700 "$tmp/nokey"
+(
+	unset ANTHROPIC_API_KEY OPENAI_API_KEY GEMINI_API_KEY GOOGLE_API_KEY OLLAMA_HOST
+	export XDG_STATE_HOME="$tmp/nokey/state" # a store of its own
+	export ANTHROPIC_BASE_URL="http://127.0.0.1:1" # nothing listens: no request leaves
+	"$hearth" --config "$tmp/nokey.conf" --socket "$tmp/nokey/hearth.sock" run \
+		--cwd "$tmp/project" hi >"$tmp/nokey.out" 2>"$tmp/nokey.err"
+	echo $? >"$tmp/nokey.st"
+	"$hearth" --socket "$tmp/nokey/hearth.sock" models >"$tmp/nokey-models.out" \
+		2>"$tmp/nokey-models.err"
+	echo $? >"$tmp/nokey-models.st"
+	"$hearth" --socket "$tmp/nokey/hearth.sock" sessions >"$tmp/nokey-sessions.out" 2>&1
+)
+check "no key: run fails" test "$(cat "$tmp/nokey.st")" -eq 1
+check "no key: run says which variables to set, at once" has "$tmp/nokey.err" \
+	"hearth: no provider has credentials: set ANTHROPIC_API_KEY (anthropic), OLLAMA_HOST (ollama) in the daemon's environment"
+check "no key: no session was made" has "$tmp/nokey-sessions.out" "no sessions"
+check "no key: models names what is missing once" same_text "$tmp/nokey-models.err" \
+	"hearth: left out for want of a key: set ANTHROPIC_API_KEY (anthropic), OLLAMA_HOST (ollama)"
+check "no key: models exits 1 with nothing to list" test "$(cat "$tmp/nokey-models.st")" -eq 1
+"$hearth" --socket "$tmp/nokey/hearth.sock" stop >/dev/null 2>&1
 
 "$hearth" --config "$conf" stop >"$tmp/stop.out" 2>&1
 check "hearth stop exits 0" test $? -eq 0
