@@ -43,6 +43,8 @@ struct cmd_run {
 	const char *stop_reason; /* borrowed from a static string or NULL */
 	char *stop_buf;          /* owned: the stop reason when it came from the daemon */
 	char *new_model;         /* owned: the model session/new reported, or NULL */
+	json_t *allow, *deny;    /* owned: --allow and --deny rules, in order */
+	int allow_all;           /* --allow-all */
 };
 
 static const char *const cmd_run_usage_keys[] = {
@@ -194,6 +196,9 @@ cmd_run_parse(struct cmd_run *r, int argc, char **argv)
 		{ "continue", no_argument, NULL, 'C' },
 		{ "cwd", required_argument, NULL, 'd' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "allow", required_argument, NULL, 'a' },
+		{ "deny", required_argument, NULL, 'D' },
+		{ "allow-all", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -205,6 +210,9 @@ cmd_run_parse(struct cmd_run *r, int argc, char **argv)
 		case 's': r->session_arg = optarg; break;
 		case 'C': r->resume_latest = 1; break;
 		case 'd': cwd_arg = optarg; r->cwd_given = 1; break;
+		case 'a': json_array_append_new(r->allow, json_string(optarg)); break;
+		case 'D': json_array_append_new(r->deny, json_string(optarg)); break;
+		case 'A': r->allow_all = 1; break;
 		case 'f':
 			if (strcmp(optarg, "text") == 0) {
 				r->format = RENDER_TEXT;
@@ -320,6 +328,20 @@ cmd_run_latest(struct cmd_run *r, struct client_rpc *c, int *failed)
 static int
 cmd_run_new(struct cmd_run *r, struct client_rpc *c)
 {
+	/* Without a model, the daemon picks a provider that has credentials: when none
+	 * has, say so now rather than after a provider's retries. */
+	json_t *providers = r->model == NULL ? cmd_models_providers(c) : NULL;
+	int any = 1;
+	char *missing = providers != NULL ? cmd_models_no_keys(providers, &any) : NULL;
+	json_decref(providers);
+	if (!any) {
+		hearth_error("no provider has credentials: set %s in the daemon's environment "
+			     "(`hearth stop` first if it runs), or choose one with --model "
+			     "PROVIDER/MODEL", missing != NULL ? missing : "a provider's key");
+		free(missing);
+		return -1;
+	}
+	free(missing);
 	json_t *params = json_pack("{s:s, s:[]}", "cwd", r->cwd, "mcpServers");
 	if (r->model != NULL)
 		json_object_set_new(params, "_meta",
@@ -424,6 +446,13 @@ cmd_run_turn(struct cmd_run *r, struct client_rpc *c)
 		goto out;
 	json_t *params = json_pack("{s:s, s:[{s:s, s:s}]}", "sessionId", r->session_id, "prompt",
 				   "type", "text", "text", r->prompt);
+	/* This turn's own rules travel with its prompt (doc/protocol.md). */
+	if (json_array_size(r->allow) > 0 || json_array_size(r->deny) > 0 || r->allow_all) {
+		json_t *rules = json_pack("{s:O, s:O, s:b}", "allow", r->allow, "deny", r->deny,
+					  "allowAll", r->allow_all);
+		json_object_set_new(params, "_meta", json_pack("{s:{s:o}}", "hearth", "permissions",
+							       rules));
+	}
 	json_t *result, *error;
 	client_rpc_set_timeout(c, -1); /* a turn takes as long as it takes */
 	int rc = client_rpc_call(c, "session/prompt", params, &result, &error);
@@ -459,13 +488,16 @@ out:
 int
 cmd_run_main(const struct hearth_opts *o, int argc, char **argv)
 {
-	struct cmd_run r = { .format = RENDER_TEXT };
+	struct cmd_run r = { .format = RENDER_TEXT, .allow = json_array(), .deny = json_array() };
 	clock_gettime(CLOCK_MONOTONIC, &r.start);
 	int status = cmd_run_parse(&r, argc, argv);
 	if (status != 0) {
 		status = status < 0 ? HEARTH_EXIT_OK : status;
 		goto out;
 	}
+	if (r.allow_all)
+		hearth_error("--allow-all: every tool call of this turn runs without asking "
+			     "(a deny rule still refuses)");
 	struct client_rpc *c = hearth_connect(o, 1, NULL);
 	if (c == NULL || cmd_run_resolve(&r, c) != 0) {
 		/* Even a run that never reached its turn ends with a result line. */
@@ -491,6 +523,8 @@ out:
 	free(r.session_cwd);
 	free(r.stop_buf);
 	free(r.new_model);
+	json_decref(r.allow);
+	json_decref(r.deny);
 	json_decref(r.before);
 	return status;
 }

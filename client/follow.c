@@ -70,9 +70,24 @@ follow_send_cancel(struct follow *f, struct client_rpc *c)
 	if (f->cancel_sent)
 		return;
 	f->cancel_sent = 1;
+	/* Sent before it is said, so that what the user reads has happened. */
+	client_rpc_notify(c, "session/cancel", json_pack("{s:s}", "sessionId", f->session_id));
 	render_break(&f->render);
 	hearth_error("cancelling the turn (interrupt again to quit)");
-	client_rpc_notify(c, "session/cancel", json_pack("{s:s}", "sessionId", f->session_id));
+}
+
+/* Whether another connection follows the session (asked of the daemon now). */
+static int
+follow_others(struct follow *f, struct client_rpc *c)
+{
+	json_t *result = NULL, *error = NULL;
+	int others = 0;
+	if (client_rpc_call(c, "_hearth/status", json_pack("{s:s}", "sessionId", f->session_id),
+			    &result, &error) == 0 && error == NULL)
+		others = json_integer_value(json_object_get(result, "followers")) > 1;
+	json_decref(result);
+	json_decref(error);
+	return others;
 }
 
 static void
@@ -91,6 +106,12 @@ follow_permission(struct follow *f, struct client_rpc *c, const struct rpc_msg *
 			return;
 		if (option == NULL)
 			follow_send_cancel(f, c);
+	} else if (f->permission == FOLLOW_PERMISSION_REJECT && follow_others(f, c)) {
+		/* Nobody here can answer, but another client follows: it may. */
+		render_break(&f->render);
+		hearth_error("%s asks for permission: stdin is not a terminal, so waiting for "
+			     "another client to answer", title);
+		return;
 	} else if (f->permission == FOLLOW_PERMISSION_REJECT) {
 		option = permission_option(msg->params, "reject_once");
 		if (option == NULL)

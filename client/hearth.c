@@ -27,7 +27,8 @@ static const struct hearth_cmd {
 	int (*main)(const struct hearth_opts *o, int argc, char **argv);
 } hearth_cmds[] = {
 	{ "run", "[--model PROVIDER/MODEL] [--session ID | --continue] [--cwd DIR]\n"
-		 "                  [--format text|json] PROMPT",
+		 "                  [--format text|json] [--allow RULE]... [--deny RULE]...\n"
+		 "                  [--allow-all] PROMPT",
 	  "send PROMPT (- reads stdin) and stream the answer", cmd_run_main },
 	{ "sessions", "[--json] | rm ID... | rename ID TITLE | fork ID\n"
 		      "                  | prune --older-than SPAN [--dry-run]",

@@ -55,6 +55,17 @@ int hearth_call(struct client_rpc *c, const char *method, json_t *params, json_t
  */
 char *cmd_sessions_resolve(struct client_rpc *c, const char *arg);
 
+/*
+ * The daemon's providers ({name, credentials, configured, defaultModel}, from
+ * _hearth/daemon; a new reference), or NULL when it does not say. Quiet on errors.
+ */
+json_t *cmd_models_providers(struct client_rpc *c);
+/*
+ * "ANTHROPIC_API_KEY (anthropic), ..." for every provider without credentials
+ * (malloc'd; NULL when none lacks them); *any is 1 when one has them.
+ */
+char *cmd_models_no_keys(const json_t *providers, int *any);
+
 /* The commands: argv[0] is "hearth NAME"; each returns the exit status. */
 /*
  * The options every simple command shares: -h/--help, and --json when as_json is

@@ -186,7 +186,14 @@ render_tool_call(struct render *r, const json_t *update, int is_new)
 	if (is_new) {
 		render_err_line(r, "• %s", title);
 	} else if (status != NULL && strcmp(status, old) != 0) {
-		render_err_line(r, "• %s: %s", title, status);
+		/* A failed call says why (a refusal's reason, the tool's error). */
+		const char *why = strcmp(status, "failed") == 0 ?
+			json_string_value(json_object_get(json_object_get(json_array_get(
+				json_object_get(update, "content"), 0), "content"), "text")) : NULL;
+		if (why != NULL && why[0] != '\0' && strchr(why, '\n') == NULL)
+			render_err_line(r, "• %s: %s: %s", title, status, why);
+		else
+			render_err_line(r, "• %s: %s", title, status);
 	}
 	if (status != NULL)
 		json_object_set_new(tool, "status", json_string(status));

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "models.h"
 #include "params.h"
+#include "permission.h"
 #include "rpc.h"
 #include "session.h"
 #include "store.h"
@@ -492,7 +493,15 @@ acp_session_prompt(struct hearth_conn *c, struct rpc_msg *m)
 		acp_invalid(c, m, why);
 		return;
 	}
+	/* This prompt's own permission rules (hearth run --allow/--deny/--allow-all). */
+	struct permission_rules *rules;
+	if (permission_rules_parse(json_object_get(json_object_get(json_object_get(
+		m->params, "_meta"), "hearth"), "permissions"), &rules, &why) != 0) {
+		acp_invalid(c, m, why);
+		return;
+	}
 	session_follow(s, c);
+	agent_prompt_rules(rules);
 	if (agent_prompt(s, prompt, c, m->id, &why) != 0)
 		acp_invalid(c, m, why);
 	else
@@ -576,6 +585,12 @@ acp_hearth_status(struct hearth_conn *c, struct rpc_msg *m)
 		json_array_append(names, json_object_get(tool, "name"));
 	json_decref(all);
 	json_object_set_new(r, "tools", names);
+	/* How many connections follow it (a client alone with a question may leave it to
+	 * another). */
+	json_int_t followers = 0;
+	for (struct session_follower *f = s->followers; f != NULL; f = f->next)
+		followers++;
+	json_object_set_new(r, "followers", json_integer(followers));
 	store_session_clear(&ss);
 	conn_reply(c, m->id, r);
 }
@@ -605,18 +620,28 @@ acp_hearth_rename(struct hearth_conn *c, struct rpc_msg *m)
 static void
 acp_hearth_daemon(struct hearth_conn *c, struct rpc_msg *m)
 {
-	json_t *mods = json_array();
+	json_t *mods = json_array(), *providers = json_array();
 	for (size_t i = 0; acp_registry != NULL && i < acp_registry->n_modules; i++) {
 		struct module *mod = acp_registry->modules[i];
 		json_array_append_new(mods, json_pack("{s:s,s:s,s:s}", "kind",
 						      conf_kind_name(mod->kind), "name", mod->name,
 						      "version", mod->desc->version));
+		if (mod->kind != HEARTH_KIND_PROVIDER || !mod->inited)
+			continue;
+		/* Which providers can be used, so a client can say at once what is missing. */
+		const struct hearth_provider *p = mod->desc->provider;
+		const char *dflt = p->default_model != NULL ? p->default_model(mod->state) : NULL;
+		json_t *e = json_pack("{s:s,s:b,s:b,s:s?}", "name", mod->name, "credentials",
+				      p->has_credentials == NULL || p->has_credentials(mod->state),
+				      "configured", mod->conf != NULL &&
+				      json_object_size(mod->conf->section) > 0, "defaultModel", dflt);
+		json_array_append_new(providers, e);
 	}
 	struct host_context *ctx = host_context_get();
-	conn_reply(c, m->id, json_pack("{s:s,s:i,s:i,s:o,s:s,s:s}", "version", PACKAGE_VERSION,
+	conn_reply(c, m->id, json_pack("{s:s,s:i,s:i,s:o,s:o,s:s,s:s}", "version", PACKAGE_VERSION,
 				       "pid", (int)getpid(), "abi", HEARTH_ABI, "modules", mods,
-				       "stateDir", ctx->state_dir, "runtimeDir",
-				       ctx->runtime_dir));
+				       "providers", providers, "stateDir", ctx->state_dir,
+				       "runtimeDir", ctx->runtime_dir));
 }
 
 /* A `_hearth/models` request waiting for the providers' lists. */

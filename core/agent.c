@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "agent.h"
+#include "permission.h"
 #include "turn.h"
 #include "xmalloc.h"
 
@@ -63,10 +64,23 @@ agent_turn_done_cb(void *arg, struct session *s, const char *stop_reason, int rp
 	agent_request_free(r);
 }
 
+/* The rules agent_prompt() gives the next turn it starts (agent_prompt_rules()). */
+static struct permission_rules *agent_next_rules;
+
+void
+agent_prompt_rules(struct permission_rules *rules)
+{
+	permission_rules_free(agent_next_rules);
+	agent_next_rules = rules;
+}
+
 int
 agent_prompt(struct session *s, const json_t *blocks, struct hearth_conn *c,
 	     const json_t *req_id, char **error)
 {
+	/* Taken now, so that they never reach a later prompt's turn. */
+	struct permission_rules *rules = agent_next_rules;
+	agent_next_rules = NULL;
 	struct agent_request *r = xcalloc(1, sizeof *r);
 	r->s = s;
 	r->conn = c;
@@ -74,7 +88,7 @@ agent_prompt(struct session *s, const json_t *blocks, struct hearth_conn *c,
 	r->next = agent_requests;
 	agent_requests = r;
 	struct turn_requester req = { .done = agent_turn_done_cb, .arg = r };
-	int rc = turn_start(s, blocks, c, &req, error);
+	int rc = turn_start(s, blocks, c, &req, rules, error);
 	if (rc != 0)
 		agent_request_free(r);
 	return rc;

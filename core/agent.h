@@ -27,6 +27,12 @@ void agent_set_max_steps(int max_steps);
  * is already running, or HEARTH_EINVAL with *error (malloc'd) for a bad prompt or
  * model.
  */
+/*
+ * The prompt's own permission rules (stolen; NULL for none) for the turn the next
+ * agent_prompt() starts; that call takes them whatever it returns.
+ */
+struct permission_rules;
+void agent_prompt_rules(struct permission_rules *rules);
 int agent_prompt(struct session *s, const json_t *blocks, struct hearth_conn *c,
 		 const json_t *req_id, char **error);
 /* Cancel the session's turn, if any: it ends promptly with stopReason "cancelled". */

@@ -212,3 +212,148 @@ permission_path_allowed(const struct module *m, const char *project, const char 
 		return 0;
 	return HEARTH_EPERM;
 }
+
+/* --------------------------------------------- this prompt's own rules -- */
+
+#define PERMISSION_RULES_MAX 256    /* rules in one list */
+#define PERMISSION_RULE_MAX 1024    /* bytes of one rule */
+#define PERMISSION_TOOL_NAME_MAX 64
+
+struct permission_rules {
+	json_t *allow, *deny; /* owned: arrays of "TOOL" or "TOOL:PATTERNS" */
+	int all;              /* allowAll */
+};
+
+void
+permission_rules_free(struct permission_rules *r)
+{
+	if (r == NULL)
+		return;
+	json_decref(r->allow);
+	json_decref(r->deny);
+	free(r);
+}
+
+/* Check one list of rules; 0, or -1 with *why (malloc'd). */
+static int
+permission_rules_check(const json_t *list, const char *name, char **why)
+{
+	if (list == NULL)
+		return 0;
+	if (!json_is_array(list)) {
+		*why = xasprintf("'%s' must be an array of rules", name);
+		return -1;
+	}
+	if (json_array_size(list) > PERMISSION_RULES_MAX) {
+		*why = xasprintf("'%s' has %zu rules, more than %d", name, json_array_size(list),
+				 PERMISSION_RULES_MAX);
+		return -1;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v) {
+		const char *rule = json_string_value(v);
+		if (rule == NULL) {
+			*why = xasprintf("'%s' rule %zu is not a string", name, i);
+			return -1;
+		}
+		size_t len = strlen(rule);
+		if (len > PERMISSION_RULE_MAX) {
+			*why = xasprintf("'%s' rule %zu is longer than %d bytes", name, i,
+					 PERMISSION_RULE_MAX);
+			return -1;
+		}
+		size_t tool = strcspn(rule, ":");
+		int bad = tool == 0 || tool > PERMISSION_TOOL_NAME_MAX ||
+			  (rule[tool] == ':' && rule[tool + 1] == '\0');
+		for (size_t k = 0; k < tool && !bad; k++) {
+			char ch = rule[k];
+			bad = !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+				(ch >= '0' && ch <= '9') || ch == '_' || ch == '-');
+		}
+		if (bad) {
+			*why = xasprintf("'%s' rule %zu ('%.64s') is not TOOL or TOOL:PATTERNS", name,
+					 i, rule);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+permission_rules_parse(const json_t *v, struct permission_rules **out, char **why)
+{
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_object(v)) {
+		*why = xstrdup("'_meta.hearth.permissions' must be an object");
+		return -1;
+	}
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)v, key, val) {
+		if (strcmp(key, "allow") != 0 && strcmp(key, "deny") != 0 &&
+		    strcmp(key, "allowAll") != 0) {
+			*why = xasprintf("'_meta.hearth.permissions' has an unknown key '%.64s' "
+					 "(allow, deny, allowAll)", key);
+			return -1;
+		}
+	}
+	const json_t *all = json_object_get(v, "allowAll");
+	if (all != NULL && !json_is_boolean(all)) {
+		*why = xstrdup("'allowAll' must be true or false");
+		return -1;
+	}
+	if (permission_rules_check(json_object_get(v, "allow"), "allow", why) != 0 ||
+	    permission_rules_check(json_object_get(v, "deny"), "deny", why) != 0)
+		return -1;
+	struct permission_rules *r = xcalloc(1, sizeof *r);
+	r->allow = json_incref(json_object_get(v, "allow"));
+	r->deny = json_incref(json_object_get(v, "deny"));
+	r->all = json_is_true(all);
+	*out = r;
+	return 0;
+}
+
+/* 1 when a rule of `list` names `tool` and, if it has patterns, one matches subject. */
+static int
+permission_rules_match(const json_t *list, const char *tool, const char *subject)
+{
+	size_t i, n = strlen(tool);
+	json_t *v;
+	json_array_foreach(list, i, v) {
+		const char *rule = json_string_value(v);
+		if (strncmp(rule, tool, n) != 0 || (rule[n] != '\0' && rule[n] != ':'))
+			continue;
+		if (rule[n] == '\0' || permission_match_list(rule + n + 1, subject))
+			return 1;
+	}
+	return 0;
+}
+
+enum hearth_permission
+permission_rules_apply(const struct permission_rules *r, const char *tool, const char *subject,
+		       enum hearth_permission base, const char **why)
+{
+	if (r == NULL)
+		return base;
+	if (subject == NULL)
+		subject = "";
+	if (permission_rules_match(r->deny, tool, subject)) {
+		*why = "denied by a deny rule of this prompt";
+		return HEARTH_PERM_DENY;
+	}
+	/* A deny of the configuration or a remembered "always reject" stands. */
+	if (base == HEARTH_PERM_DENY)
+		return base;
+	if (permission_rules_match(r->allow, tool, subject)) {
+		*why = "allowed by an allow rule of this prompt";
+		return HEARTH_PERM_ALLOW;
+	}
+	if (r->all) {
+		*why = "allowed: this prompt allows every call";
+		return HEARTH_PERM_ALLOW;
+	}
+	return base;
+}

@@ -61,4 +61,24 @@ enum hearth_permission permission_default(const struct module *m,
 int permission_path_allowed(const struct module *m, const char *project, const char *path,
 			    int write);
 
+/*
+ * A prompt's own rules (session/prompt's `_meta.hearth.permissions`, see
+ * doc/protocol.md), for the turn it starts: {allow: [RULE...], deny: [RULE...],
+ * allowAll: bool}, a RULE being "TOOL" (every call) or "TOOL:PATTERNS" (the
+ * comma-separated globs of plugins.conf, matched against the subject).
+ *
+ * permission_rules_parse(): v (borrowed) may be NULL (*out NULL). Returns 0 with
+ * *out (owned, free with permission_rules_free()), or -1 with *why (malloc'd)
+ * naming the field. permission_rules_apply(): the decision for a call, given the
+ * configuration's `base` (permission_decide()'s): the prompt's deny wins; then a
+ * deny of the configuration stands; then the prompt's allow, then allowAll; else
+ * base. *why is set (static) when the prompt's rules decided. r may be NULL.
+ */
+struct permission_rules;
+int permission_rules_parse(const json_t *v, struct permission_rules **out, char **why);
+enum hearth_permission permission_rules_apply(const struct permission_rules *r, const char *tool,
+					      const char *subject, enum hearth_permission base,
+					      const char **why);
+void permission_rules_free(struct permission_rules *r);
+
 #endif

@@ -56,6 +56,7 @@ struct turn {
 	struct turn_ask *asks;          /* permission requests out */
 	size_t n_asks;
 	json_t *asking;                 /* the call asked about, borrowed from calls */
+	struct permission_rules *rules; /* owned: the prompt's own rules, or NULL */
 
 	char *failed;                   /* owned: a write failed while streaming: why */
 	const char *state;              /* the last _hearth/turn_state sent */
@@ -122,6 +123,7 @@ turn_handle_closed_cb(uv_handle_t *h)
 	if (--t->open_handles > 0)
 		return;
 	json_decref(t->calls);
+	permission_rules_free(t->rules);
 	free(t->model_id);
 	transcript_msg_reset(&t->reply);
 	transcript_msg_reset(&t->results);
@@ -624,7 +626,12 @@ turn_run_call(struct turn *t, json_t *call)
 static void
 turn_refuse_call(struct turn *t, json_t *call, const char *why)
 {
-	if (turn_add_result(t, call, why, 1, NULL, NULL) != 0)
+	/* The reason goes to the clients too, not only to the model. */
+	json_t *content = json_pack("[{s:s,s:{s:s,s:s}}]", "type", "content", "content", "type",
+				    "text", "text", why);
+	int rc = turn_add_result(t, call, why, 1, content, NULL);
+	json_decref(content);
+	if (rc != 0)
 		return;
 	t->next_call++;
 	turn_run_next_call(t);
@@ -753,6 +760,8 @@ turn_run_next_call(struct turn *t)
 	enum hearth_permission perm = permission_decide(
 		m, def, json_string_value(json_object_get(call, "subject")), t->s->cwd,
 		turn_store(), &why);
+	perm = permission_rules_apply(t->rules, name,
+				      json_string_value(json_object_get(call, "subject")), perm, &why);
 	if (perm == HEARTH_PERM_DENY)
 		turn_refuse_call(t, call, why);
 	else if (perm == HEARTH_PERM_ALLOW)
@@ -765,20 +774,23 @@ turn_run_next_call(struct turn *t)
 
 int
 turn_start(struct session *s, const json_t *blocks, struct hearth_conn *sender,
-	   const struct turn_requester *req, char **error)
+	   const struct turn_requester *req, struct permission_rules *rules, char **error)
 {
 	if (s->turn != NULL) {
 		*error = xasprintf("session %s is busy: a turn is running", s->id);
+		permission_rules_free(rules);
 		return HEARTH_EBUSY;
 	}
 	if (!json_is_array(blocks) || json_array_size(blocks) == 0) {
 		*error = xstrdup("'prompt' must be a non-empty array of content blocks");
+		permission_rules_free(rules);
 		return HEARTH_EINVAL;
 	}
 	struct turn *t = xcalloc(1, sizeof *t);
 	t->s = s;
 	if (models_resolve(s->model, &t->provider, &t->model_id, error) != 0) {
 		free(t);
+		permission_rules_free(rules);
 		return HEARTH_EINVAL;
 	}
 	int rc = transcript_repair(s, NULL);
@@ -789,11 +801,13 @@ turn_start(struct session *s, const json_t *blocks, struct hearth_conn *sender,
 	if (rc != 0) {
 		free(t->model_id);
 		free(t);
+		permission_rules_free(rules);
 		return HEARTH_EINVAL;
 	}
 	transcript_msg_init(&t->reply, "assistant", s->model != NULL ? s->model : t->model_id);
 	transcript_msg_init(&t->results, "tool", NULL);
 	t->req = *req;
+	t->rules = rules;
 	t->calls = json_array();
 	uv_timer_init(turn_loop, &t->flush_timer);
 	uv_timer_init(turn_loop, &t->retry_timer);

@@ -52,12 +52,15 @@ void turn_init(uv_loop_t *loop, int max_steps);
 /*
  * Start a turn: `blocks` (borrowed) is the ACP prompt (content blocks); sender
  * (may be NULL) is the connection that sent it, which gets no echo of it; req is
- * copied. Returns 0 (req->done will be called), or HEARTH_EBUSY when a turn is
+ * copied; rules (stolen, may be NULL) are the prompt's own permission rules, applied
+ * on top of the configuration's to this turn only, taken whatever it returns.
+ * Returns 0 (req->done will be called), or HEARTH_EBUSY when a turn is
  * already running, or HEARTH_EINVAL with *error (malloc'd) for a bad prompt or
  * model or a store failure (req->done is not called then).
  */
+struct permission_rules;
 int turn_start(struct session *s, const json_t *blocks, struct hearth_conn *sender,
-	       const struct turn_requester *req, char **error);
+	       const struct turn_requester *req, struct permission_rules *rules, char **error);
 /* Cancel the session's turn, if any: it ends promptly with stopReason "cancelled". */
 void turn_cancel(struct session *s);
 /*

@@ -23,6 +23,8 @@
  *   session/set_config_option  sets the model
  *   session/cancel             noted
  *   session/delete             removes the session; _hearth/rename {sessionId, title}
+ *   _hearth/status             with followers 1 (--followers N); requests that come
+ *                              while a prompt waits for an answer are served too
  *   _hearth/sessions {cwd?}, _hearth/status, _hearth/daemon, _hearth/shutdown (exits)
  *
  * Every update carries _meta.hearth.seq. Sessions can be seeded with --state FILE:
@@ -61,6 +63,7 @@ struct fake_opts {
 	int permission;
 	int hang;
 	int ignore_cancel;
+	int followers; /* what _hearth/status says follows the session (--followers N) */
 	int resync;
 	int close_after_load;
 };
@@ -216,6 +219,8 @@ fake_chunk(const char *tag, const char *text)
  * session/cancel when until_cancel (and not --ignore-cancel), or the end of the
  * connection (NULL for both).
  */
+static int fake_request(struct fake_conn *c, const struct rpc_msg *msg);
+
 static json_t *
 fake_wait(struct fake_conn *c, int until_cancel)
 {
@@ -228,6 +233,9 @@ fake_wait(struct fake_conn *c, int until_cancel)
 			return answer;
 		}
 		fake_log(msg.method, msg.params);
+		/* A request meanwhile (the client asking for the status) is served. */
+		if (msg.kind == RPC_REQUEST && strcmp(msg.method, "session/prompt") != 0)
+			fake_request(c, &msg);
 		int cancel = strcmp(msg.method, "session/cancel") == 0;
 		rpc_msg_clear(&msg);
 		if (cancel) {
@@ -293,8 +301,13 @@ fake_prompt(struct fake_conn *c, const struct rpc_msg *msg, json_t *s)
 			fake_send(c, rpc_result(msg->id, json_pack("{s:s}", "stopReason", "cancelled")));
 		return;
 	}
-	fake_update(c, s, json_pack("{s:s, s:s, s:s}", "sessionUpdate", "tool_call_update",
-				    "toolCallId", "call-1", "status", tool_status));
+	json_t *done = json_pack("{s:s, s:s, s:s}", "sessionUpdate", "tool_call_update",
+				 "toolCallId", "call-1", "status", tool_status);
+	if (strcmp(tool_status, "failed") == 0) /* the daemon says why */
+		json_object_set_new(done, "content", json_pack("[{s:s, s:{s:s, s:s}}]", "type",
+			"content", "content", "type", "text", "text",
+			"the user refused permission for this call"));
+	fake_update(c, s, done);
 	fake_update(c, s, fake_chunk("agent_message_chunk", "world."));
 	json_object_set_new(s, "messages",
 			    json_integer(json_integer_value(json_object_get(s, "messages")) + 2));
@@ -379,7 +392,10 @@ fake_request(struct fake_conn *c, const struct rpc_msg *msg)
 		fake_send(c, rpc_errorf(msg->id, RPC_INVALID_PARAMS, "unknown session '%s'",
 					sid != NULL ? sid : "(none)"));
 	} else if (strcmp(m, "_hearth/status") == 0) {
-		fake_send(c, rpc_result(msg->id, fake_public(s, 1)));
+		json_t *st = fake_public(s, 1);
+		json_object_set_new(st, "followers", json_integer(fake_opts.followers > 0 ?
+								  fake_opts.followers : 1));
+		fake_send(c, rpc_result(msg->id, st));
 	} else if (strcmp(m, "session/prompt") == 0) {
 		fake_prompt(c, msg, s);
 	} else if (strcmp(m, "session/delete") == 0) {
@@ -513,6 +529,7 @@ main(int argc, char **argv)
 		{ "hang", no_argument, NULL, 'H' },
 		{ "close-after-load", no_argument, NULL, 'c' },
 		{ "ignore-cancel", no_argument, NULL, 'I' },
+		{ "followers", required_argument, NULL, 'F' },
 		{ "resync", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -532,6 +549,7 @@ main(int argc, char **argv)
 		case 'H': fake_opts.hang = 1; break;
 		case 'c': fake_opts.close_after_load = 1; break;
 		case 'I': fake_opts.ignore_cancel = 1; break;
+		case 'F': fake_opts.followers = atoi(optarg); break;
 		case 'R': fake_opts.resync = 1; break;
 		default:
 			fprintf(stderr, "usage: fake_acpd --socket PATH [options] (see the source)\n");

@@ -176,6 +176,11 @@ client_wait_method(struct client *c, const char *method)
 		}
 		uv_run(&F->loop, UV_RUN_ONCE);
 	}
+	for (size_t i = 0; i < json_array_size(c->got); i++) {
+		char *d = json_dumps(json_array_get(c->got, i), JSON_COMPACT);
+		fprintf(stderr, "DBG %zu: %.300s\n", i, d);
+		free(d);
+	}
 	fail_msg("no %s message", method);
 	return NULL;
 }
@@ -1288,6 +1293,107 @@ test_auto_title(void **state)
 	client_free(a);
 }
 
+/* A prompt's own rules: _meta.hearth.permissions {allow, deny, allowAll}. */
+static json_t *
+rules_prompt(const char *sid, const char *text, const char *rules)
+{
+	json_error_t err;
+	json_t *r = json_loads(rules, 0, &err);
+	assert_non_null(r);
+	return json_pack("{s:s,s:[{s:s,s:s}],s:{s:{s:o}}}", "sessionId", sid, "prompt", "type",
+			 "text", "text", text, "_meta", "hearth", "permissions", r);
+}
+
+static void
+test_prompt_rules(void **state)
+{
+	core_up("[[{\"tool_call\":{\"id\":\"r1\",\"name\":\"echo\",\"input\":{\"text\":\"secret\"}}},"
+		"{\"finish\":\"tool_use\"}],[{\"finish\":\"end_turn\"}],"
+		"[{\"tool_call\":{\"id\":\"r2\",\"name\":\"ask_echo\",\"input\":{\"text\":\"bee\"}}},"
+		"{\"finish\":\"tool_use\"}],[{\"finish\":\"end_turn\"}],"
+		"[{\"tool_call\":{\"id\":\"r3\",\"name\":\"ask_echo\",\"input\":{\"text\":\"zzz\"}}},"
+		"{\"tool_call\":{\"id\":\"r4\",\"name\":\"denied\",\"input\":{}}},"
+		"{\"finish\":\"tool_use\"}],[{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new();
+	char *sid = xstrdup(new_session(a));
+
+	/* 1: a deny rule refuses a call the configuration allows, and says why. */
+	json_t *r = call(a, "session/prompt", rules_prompt(sid, "1", "{\"deny\":[\"echo:sec*\"]}"));
+	assert_string_equal(stop_reason(r), "end_turn");
+	json_t *ups = updates_of(a);
+	size_t i;
+	json_t *u;
+	int refused = 0;
+	json_array_foreach(ups, i, u) {
+		const json_t *up = json_object_get(u, "update");
+		if (strcmp(json_string_value(json_object_get(up, "sessionUpdate")),
+			   "tool_call_update") != 0 ||
+		    strcmp(json_string_value(json_object_get(up, "status")), "failed") != 0)
+			continue;
+		const char *why = json_string_value(json_object_get(json_object_get(json_array_get(
+			json_object_get(up, "content"), 0), "content"), "text"));
+		assert_string_equal(why, "denied by a deny rule of this prompt");
+		refused++;
+	}
+	json_decref(ups);
+	assert_int_equal(refused, 1);
+
+	/* 2: an allow rule runs an "ask" call without asking; 3: allowAll too, but a
+	 * deny of the configuration stands. */
+	assert_string_equal(stop_reason(call(a, "session/prompt",
+		rules_prompt(sid, "2", "{\"allow\":[\"edit\",\"ask_echo:a*, b*\"]}"))), "end_turn");
+	assert_string_equal(stop_reason(call(a, "session/prompt",
+		rules_prompt(sid, "3", "{\"allowAll\":true}"))), "end_turn");
+	for (i = 0; i < json_array_size(a->got); i++)
+		assert_null(strstr(json_string_value(json_object_get(json_array_get(a->got, i),
+					"method")) ?: "", "request_permission"));
+	json_t *h = store_history(F->store, sid);
+	char *dump = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(dump, "{\"content\":\"denied by a deny rule of this prompt\","
+				     "\"id\":\"r1\",\"is_error\":true"));
+	assert_non_null(strstr(dump, "{\"content\":\"bee\",\"id\":\"r2\",\"is_error\":false"));
+	assert_non_null(strstr(dump, "{\"content\":\"zzz\",\"id\":\"r3\",\"is_error\":false"));
+	assert_non_null(strstr(dump, "\"id\":\"r4\",\"is_error\":true"));
+	free(dump);
+	json_decref(h);
+
+	/* Malformed rules are refused before anything is stored. */
+	static const char *const bad[][2] = {
+		{ "[]", "'_meta.hearth.permissions' must be an object" },
+		{ "{\"allow\":\"shell\"}", "'allow' must be an array of rules" },
+		{ "{\"bogus\":1}", "'_meta.hearth.permissions' has an unknown key 'bogus' (allow, "
+				   "deny, allowAll)" },
+		{ "{\"allowAll\":1}", "'allowAll' must be true or false" },
+		{ "{\"deny\":[7]}", "'deny' rule 0 is not a string" },
+		{ "{\"deny\":[\"ok\",\"\"]}", "'deny' rule 1 ('') is not TOOL or TOOL:PATTERNS" },
+		{ "{\"allow\":[\"shell:\"]}", "'allow' rule 0 ('shell:') is not TOOL or TOOL:PATTERNS" },
+		{ "{\"allow\":[\"sh ell:x\"]}", "'allow' rule 0 ('sh ell:x') is not TOOL or "
+					       "TOOL:PATTERNS" },
+	};
+	json_t *st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	json_int_t msgs = json_integer_value(json_object_get(st, "messages"));
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		r = call(a, "session/prompt", rules_prompt(sid, "x", bad[i][0]));
+		const char *msg = json_string_value(json_object_get(json_object_get(r, "error"),
+								    "message"));
+		assert_non_null(msg);
+		assert_non_null(strstr(msg, bad[i][1]));
+	}
+	char *big = xmalloc(2000);
+	memset(big, 'x', 1999);
+	big[1999] = '\0';
+	r = call(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}],s:{s:{s:{s:[s]}}}}", "sessionId",
+		sid, "prompt", "type", "text", "text", "x", "_meta", "hearth", "permissions", "allow",
+		big));
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"),
+				"message")), "'allow' rule 0 is longer than 1024 bytes"));
+	free(big);
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_int_equal(json_integer_value(json_object_get(st, "messages")), msgs);
+	free(sid);
+	client_free(a);
+}
+
 static void
 test_history_repair(void **state)
 {
@@ -1408,6 +1514,7 @@ main(void)
 		T(test_session_management),
 		T(test_session_fork),
 		T(test_auto_title),
+		T(test_prompt_rules),
 		T(test_history_repair),
 		T(test_max_steps),
 		T(test_project_instructions),

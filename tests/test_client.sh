@@ -343,12 +343,43 @@ check "the refusal leaves stdout alone" same "$tmp/out" "Hello, world.\n"
 check "and the refusal is explained" same "$tmp/err" \
 "• Read README
 hearth: refused permission for Read README: stdin is not a terminal, so nobody can be asked
-• Read README: failed
+• Read README: failed: the user refused permission for this call
 "
 fake_start --permission
 run run --cwd "$tmp/empty" --format json hi
 check "with --format json the refusal names the tool too" has "$tmp/err" \
 	"hearth: refused permission for Read README: stdin is not a terminal"
+# Another client follows: the question waits for it instead of being refused.
+fake_start --permission --followers 2
+rm -f "$tmp/out" "$tmp/err"
+"$hearth" run --cwd "$tmp/empty" hi </dev/null >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+wait_for "$tmp/err" "waiting for another client to answer"
+check "with another follower the question is left to it" has "$tmp/err" \
+	"hearth: Read README asks for permission: stdin is not a terminal, so waiting for another client to answer"
+check "and not refused" lacks "$log" 'response {"outcome"'
+check "the client asked how many follow" has "$log" '_hearth/status {"sessionId":"new-1"}'
+kill -INT $pid
+sleep 0.2
+kill -INT $pid 2>/dev/null
+wait $pid
+check "interrupting the wait exits 130" status_is $? 130
+
+# This run's own rules travel with its prompt.
+fake_start
+run run --cwd "$tmp/empty" --allow 'shell:git status*' --allow edit --deny 'write:src/**' hi
+check "run --allow/--deny exits 0" status_is $st 0
+check "the rules reach the daemon with the prompt" has "$log" \
+	'"_meta":{"hearth":{"permissions":{"allow":["shell:git status*","edit"],"deny":["write:src/**"],"allowAll":false}}}'
+check "rules say nothing on stderr" same "$tmp/err" "• Read README\n• Read README: completed\n"
+run run --cwd "$tmp/empty" --allow-all hi
+check "run --allow-all exits 0" status_is $st 0
+check "--allow-all is sent" has "$log" '"permissions":{"allow":[],"deny":[],"allowAll":true}'
+check "--allow-all says so, loudly" has "$tmp/err" \
+	"hearth: --allow-all: every tool call of this turn runs without asking (a deny rule still refuses)"
+run run --cwd "$tmp/empty" hi
+check "without rules no permissions are sent" lacks "$log" 'session/prompt {"sessionId":"new-3","prompt":[{"type":"text","text":"hi"}],"_meta"'
+
 # script(1) gives the client a terminal: it is in bsdutils (always installed), and
 # needs a pseudo-terminal, which a bare chroot may lack (no /dev/pts mounted).
 if ! command -v script >/dev/null 2>&1; then

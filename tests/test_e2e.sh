@@ -21,6 +21,7 @@ conf="$tmp/plugins.conf"
 fake_pid=
 cleanup() {
 	"$hearth" --config "$conf" --no-start stop >/dev/null 2>&1
+	"$hearth" --socket "$tmp/nokey/hearth.sock" --no-start stop >/dev/null 2>&1
 	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -31,6 +32,7 @@ failed=0
 check() { desc=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $desc"; else failed=$((failed + 1)); echo "not ok $n - $desc"; fi; }
 has() { grep -qF -- "$2" "$1" || { echo "# $1 lacks: $2"; sed 's/^/#   /' "$1" | head -40; return 1; }; }
 not_has() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
+same_text() { [ "$(cat "$1")" = "$2" ] || { echo "# $1 is not: $2"; sed 's/^/#   /' "$1"; return 1; }; }
 lacks() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
 
 mkdir -p "$tmp/project"
@@ -53,7 +55,17 @@ cat >"$tmp/script.json" <<JSON
  [{"type": "message_start"}, {"type": "text", "text": "Second prompt answered."},
   {"type": "stop", "stop_reason": "end_turn"}],
  [{"type": "http_error", "status": 401, "error_type": "authentication_error",
-   "message": "invalid x-api-key"}]
+   "message": "invalid x-api-key"}],
+ [{"type": "message_start"},
+  {"type": "tool_use", "id": "toolu_03", "name": "ask_echo", "input": {"text": "asked"}},
+  {"type": "stop", "stop_reason": "tool_use"}],
+ [{"type": "message_start"}, {"type": "text", "text": "Ran it."},
+  {"type": "stop", "stop_reason": "end_turn"}],
+ [{"type": "message_start"},
+  {"type": "tool_use", "id": "toolu_04", "name": "echo", "input": {"text": "secret"}},
+  {"type": "stop", "stop_reason": "tool_use"}],
+ [{"type": "message_start"}, {"type": "text", "text": "Refused."},
+  {"type": "stop", "stop_reason": "end_turn"}]
 ]}
 JSON
 "$builddir/tests/fake-anthropic" -w 5 -s 42 "$tmp/script.json" "$tmp/port" "$tmp/requests.jsonl" &
@@ -134,8 +146,53 @@ check "an auth error fails the run" test $? -ne 0
 check "the error names provider, status and remedy" has "$tmp/run3.err" \
 	"anthropic: authentication failed (HTTP 401): invalid x-api-key (check the provider's API key)"
 
+# --- this run's own permission rules, applied by the daemon
+"$hearth" --config "$conf" run --continue --allow-all --cwd "$tmp/project" "ask away" \
+	>"$tmp/run4.out" 2>"$tmp/run4.err" </dev/null
+check "--allow-all: the run exits 0" test $? -eq 0
+check "--allow-all: the asking tool ran without a question" has "$tmp/run4.err" \
+	"• ask_echo asked: completed"
+check "--allow-all: nobody was refused" lacks "$tmp/run4.err" "refused permission"
+"$hearth" --config "$conf" run --continue --deny 'echo:sec*' --cwd "$tmp/project" "try it" \
+	>"$tmp/run5.out" 2>"$tmp/run5.err" </dev/null
+check "--deny: the run exits 0" test $? -eq 0
+check "--deny: an allowed tool is refused, and the user sees why" has "$tmp/run5.err" \
+	": failed: denied by a deny rule of this prompt"
+grep '"target":"/v1/messages"' "$tmp/requests.jsonl" | tail -n 1 >"$tmp/req-last"
+check "--deny: the model was told the same" has "$tmp/req-last" \
+	'"content":"denied by a deny rule of this prompt","is_error":true'
+
 # --- the key is in no file the daemon wrote
 check "the API key is not in the store" sh -c "! grep -rqa -- '$key' '$tmp/state'"
+
+# --- no key, no silence: a daemon whose providers have no credentials
+cat >"$tmp/nokey.conf" <<CONF
+module_dir $builddir/plugins
+load frontend socket
+load provider anthropic
+load provider ollama
+CONF
+mkdir -p "$tmp/nokey" && chmod 700 "$tmp/nokey"
+(
+	unset ANTHROPIC_API_KEY OPENAI_API_KEY GEMINI_API_KEY GOOGLE_API_KEY OLLAMA_HOST
+	export XDG_STATE_HOME="$tmp/nokey/state" # a store of its own
+	export ANTHROPIC_BASE_URL="http://127.0.0.1:1" # nothing listens: no request leaves
+	"$hearth" --config "$tmp/nokey.conf" --socket "$tmp/nokey/hearth.sock" run \
+		--cwd "$tmp/project" hi >"$tmp/nokey.out" 2>"$tmp/nokey.err"
+	echo $? >"$tmp/nokey.st"
+	"$hearth" --socket "$tmp/nokey/hearth.sock" models >"$tmp/nokey-models.out" \
+		2>"$tmp/nokey-models.err"
+	echo $? >"$tmp/nokey-models.st"
+	"$hearth" --socket "$tmp/nokey/hearth.sock" sessions >"$tmp/nokey-sessions.out" 2>&1
+)
+check "no key: run fails" test "$(cat "$tmp/nokey.st")" -eq 1
+check "no key: run says which variables to set, at once" has "$tmp/nokey.err" \
+	"hearth: no provider has credentials: set ANTHROPIC_API_KEY (anthropic), OLLAMA_HOST (ollama) in the daemon's environment"
+check "no key: no session was made" has "$tmp/nokey-sessions.out" "no sessions"
+check "no key: models names what is missing once" same_text "$tmp/nokey-models.err" \
+	"hearth: left out for want of a key: set ANTHROPIC_API_KEY (anthropic), OLLAMA_HOST (ollama)"
+check "no key: models exits 1 with nothing to list" test "$(cat "$tmp/nokey-models.st")" -eq 1
+"$hearth" --socket "$tmp/nokey/hearth.sock" stop >/dev/null 2>&1
 
 "$hearth" --config "$conf" stop >"$tmp/stop.out" 2>&1
 check "hearth stop exits 0" test $? -eq 0

@@ -218,9 +218,12 @@ sid=$(grep -o 'ses_[a-z0-9]*' "$tmp/hearthd.err" | head -n 1)
 "$builddir/hearth" --no-start run --session "$sid" "prompt from the cli" >"$tmp/cli1.out" 2>&1
 check "the CLI's prompt shows in the TUI" wait_for "❯ prompt from the cli"
 check "and its answer" wait_for "From the CLI."
-echo y | "$builddir/hearth" --no-start run --session "$sid" "edit from the cli" >"$tmp/cli2.out" 2>&1
-check "the CLI answered the permission (it rejects: its stdin is no terminal)" wait_for "The CLI answered."
-check "the TUI's question was withdrawn" shows "answered by another client"
+# The CLI's own rule refuses the edit (without one, a CLI with no terminal would
+# leave the question to the TUI).
+timeout 60 "$builddir/hearth" --no-start run --deny edit --session "$sid" "edit from the cli" \
+	</dev/null >"$tmp/cli2.out" 2>&1
+check "the CLI's run ended by itself" test $? -eq 0
+check "the CLI's rule refused the edit" wait_for "The CLI answered."
 check "the TUI sees the other client's turn end" wait_for " ready"
 check "so the edit did not run" grep -qx gamma "$tmp/project/notes.txt"
 

@@ -17,9 +17,10 @@
  * sends results back as `role: tool` messages in the order of the calls they
  * answer.
  *
- * A local Ollama needs no key, so has_credentials() is always 1: whether the
- * server is there is only known by asking it, and a request to a server that
- * is not there fails with a message saying to start it.
+ * A local Ollama needs no key: has_credentials() is 1 when the host key or
+ * OLLAMA_HOST names the server, the user's way of saying that one is there, so
+ * that a default model is not sent to a server nobody started (a request to a
+ * server that is not there fails with a message saying to start it).
  *
  * A module: it sees only <hearth/provider.h>, libc and jansson. Out of memory
  * aborts, as the core's xmalloc does.
@@ -170,6 +171,7 @@ struct ollama {
 	int has_temperature;
 	double temperature;
 	long long timeout_ms;               /* idle timeout; 0: the host's default */
+	int host_named;                     /* the host key or OLLAMA_HOST said where */
 	struct hearth_provider_call *calls; /* streams in flight */
 	struct ollama_list *lists;          /* model listings in flight */
 };
@@ -1202,12 +1204,12 @@ ollama_default_model(void *state)
 	return o->model;
 }
 
-/* Ollama needs no key: 1 always (see the top of this file). */
+/* Ollama needs no key: 1 when its server was named (see the top of this file). */
 static int
 ollama_has_credentials(void *state)
 {
-	(void)state;
-	return 1;
+	const struct ollama *o = state;
+	return o->host_named;
 }
 
 static void
@@ -1246,6 +1248,7 @@ ollama_init(const struct hearth_host *host, const json_t *config, void **state)
 		hv = getenv("OLLAMA_HOST");
 		src = "OLLAMA_HOST";
 	}
+	o->host_named = hv != NULL && hv[0] != '\0';
 	if (hv == NULL || hv[0] == '\0')
 		hv = "", src = "the default host";
 	char *why = NULL;
