@@ -220,3 +220,11 @@ EXTRA_PROGRAMS += %D%/fake_acpd
 %C%_fake_acpd_CFLAGS = $(core_libhearthcore_la_CFLAGS)
 %C%_fake_acpd_LDADD = core/libhearthcore.la
 check_DATA += %D%/fake_acpd$(EXEEXT)
+
+# Connections: delivery, backpressure, paced replays, through the socket frontend.
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_conn
+%C%_test_conn_SOURCES = %D%/test_conn.c %D%/testutil.c %D%/testutil.h
+%C%_test_conn_CFLAGS = $(TEST_COPTS)
+%C%_test_conn_LDADD = $(TEST_LIBS)
+endif
