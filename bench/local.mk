@@ -21,3 +21,14 @@ bench: %D%/bench_store$(EXEEXT) %D%/bench_sse$(EXEEXT) %D%/bench_grep$(EXEEXT) a
 	$(SHELL) $(srcdir)/bench/run.sh $(abs_top_builddir)
 	$(SHELL) $(srcdir)/bench/bench_grep.sh $(abs_top_builddir)
 
+
+# Connections: the replay of a long session (session/load) to a reading client.
+EXTRA_PROGRAMS += %D%/bench_replay
+%C%_bench_replay_SOURCES = %D%/bench_replay.c tests/testutil.c tests/testutil.h
+%C%_bench_replay_CFLAGS = $(core_libhearthcore_la_CFLAGS)
+%C%_bench_replay_LDADD = core/libhearthcore.la
+bench: bench-replay
+.PHONY: bench-replay
+bench-replay: %D%/bench_replay$(EXEEXT)
+	./bench/bench_replay 10000
+	./bench/bench_replay 10000 65536
