@@ -40,7 +40,8 @@ rpc_parse(const char *text, size_t len, struct rpc_msg *msg, json_t **reply)
 	memset(msg, 0, sizeof *msg);
 	*reply = NULL;
 
-	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	/* JSON_DECODE_ANY: a bare value (`1`, `null`) is JSON, just not a message: -32600. */
 	if (root == NULL)
 		return rpc_fail(NULL, NULL, RPC_PARSE_ERROR, reply,
 				"parse error at line %d, column %d: %s", jerr.line, jerr.column,

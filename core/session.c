@@ -241,12 +241,13 @@ session_update_text(const char *session_id, int64_t seq, const json_t *update, s
 /* Serialized once for every follower. A follower whose copy is dropped (its queue
  * is full) gets no more until it resumes: what it sees stays a gapless prefix. */
 static void
-session_broadcast(struct session *s, int64_t seq, const json_t *update)
+session_broadcast(struct session *s, int64_t seq, const json_t *update,
+		  const struct hearth_conn *except)
 {
 	char *text = NULL;
 	size_t len = 0;
 	for (struct session_follower *f = s->followers; f != NULL; f = f->next) {
-		if (f->stale)
+		if (f->stale || f->conn == except)
 			continue;
 		if (text == NULL)
 			text = session_update_text(s->id, seq, update, &len);
@@ -259,6 +260,12 @@ session_broadcast(struct session *s, int64_t seq, const json_t *update)
 int64_t
 session_emit(struct session *s, const json_t *update)
 {
+	return session_emit_except(s, update, NULL);
+}
+
+int64_t
+session_emit_except(struct session *s, const json_t *update, const struct hearth_conn *except)
+{
 	const char *type = json_string_value(json_object_get(update, "sessionUpdate"));
 	int64_t seq = store_event_append(session_st, s->id, type != NULL ? type : "update",
 					 update);
@@ -269,12 +276,14 @@ session_emit(struct session *s, const json_t *update)
 	session_dirty();
 	if (store_in_transaction(session_st)) {
 		/* Said only once committed: session_commit() sends it. */
-		json_array_append_new(session_pending, json_pack("{s:s,s:I,s:O}", "id", s->id,
+		/* The connection to skip is compared, never followed: kept as a number. */
+		json_array_append_new(session_pending, json_pack("{s:s,s:I,s:O,s:I}", "id", s->id,
 								 "seq", (json_int_t)seq,
-								 "update", update));
+								 "update", update, "except",
+								 (json_int_t)(uintptr_t)except));
 		return seq;
 	}
-	session_broadcast(s, seq, update);
+	session_broadcast(s, seq, update, except);
 	return seq;
 }
 
@@ -303,7 +312,9 @@ session_commit(void)
 			struct session *s = session_find(json_string_value(json_object_get(p, "id")));
 			if (s != NULL)
 				session_broadcast(s, json_integer_value(json_object_get(p, "seq")),
-						  json_object_get(p, "update"));
+						  json_object_get(p, "update"),
+						  (const struct hearth_conn *)(uintptr_t)json_integer_value(
+							  json_object_get(p, "except")));
 		}
 	}
 	json_decref(pending);

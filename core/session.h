@@ -80,6 +80,9 @@ void session_conn_gone(struct hearth_conn *c);
  * logging (then nothing was sent: what is not stored is not said).
  */
 int64_t session_emit(struct session *s, const json_t *update);
+/* The same, but not sent to `except` (the connection that said it: a prompt's echo). */
+int64_t session_emit_except(struct session *s, const json_t *update,
+			    const struct hearth_conn *except);
 /*
  * Group writes in one store transaction. Updates emitted inside it are sent only
  * after session_commit() has committed them; if the commit fails, they are never

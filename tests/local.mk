@@ -221,6 +221,36 @@ EXTRA_PROGRAMS += %D%/fake_acpd
 %C%_fake_acpd_LDADD = core/libhearthcore.la
 check_DATA += %D%/fake_acpd$(EXEEXT)
 
+# Hardening: the params schemas (core/params.c).
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_params
+%C%_test_params_SOURCES = %D%/test_params.c
+%C%_test_params_CFLAGS = $(TEST_COPTS)
+%C%_test_params_LDADD = $(TEST_LIBS)
+check_PROGRAMS += %D%/test_names
+%C%_test_names_SOURCES = %D%/test_names.c plugins/tools/names.c
+%C%_test_names_CFLAGS = $(TEST_COPTS)
+%C%_test_names_LDADD = $(TEST_LIBS)
+endif
+
+# sandbox: the shell splitter
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_shellsplit
+%C%_test_shellsplit_SOURCES = %D%/test_shellsplit.c
+%C%_test_shellsplit_CFLAGS = $(TEST_COPTS)
+%C%_test_shellsplit_LDADD = $(TEST_LIBS)
+endif
+
+# The TUI: cmocka tests of its pure parts (text, Markdown, editor, keys) and the tmux test.
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_tui
+%C%_test_tui_SOURCES = %D%/test_tui.c $(TUI_PURE_SOURCES)
+%C%_test_tui_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CMARK_CFLAGS) -I$(srcdir)/plugins/frontends
+%C%_test_tui_LDADD = $(CMOCKA_LIBS) $(CMARK_LIBS)
+endif
+TESTS += %D%/test_tui.sh
+EXTRA_DIST += %D%/test_tui.sh
+
 # Connections: delivery, backpressure, paced replays, through the socket frontend.
 if HAVE_CMOCKA
 check_PROGRAMS += %D%/test_conn

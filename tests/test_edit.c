@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "registry.h"
@@ -70,6 +71,7 @@ setup(void **state)
 	F->ctx.loop = &F->loop;
 	F->ctx.state_dir = F->tmp;
 	F->ctx.runtime_dir = F->tmp;
+	F->ctx.daemon = &core_host_ops;
 	host_context_set(&F->ctx);
 	defer_init(&F->loop);
 	assert_int_equal(loader_init(), 0);
@@ -1018,6 +1020,19 @@ test_describe_and_list(void **state)
 	json_decref(want);
 	d = tools_describe("write", in, "s1", F->proj);
 	assert_string_equal(json_string_value(json_object_get(d, "title")), "Write src/a.c");
+	json_decref(d);
+	json_decref(in);
+	/* A name with control characters is shown escaped (names.h), resolved or not. */
+	in = json_pack("{s:s}", "path", "src/x\ny\x1b.c");
+	d = tools_describe("write", in, "s1", F->proj);
+	assert_string_equal(json_string_value(json_object_get(d, "title")),
+			    "Write src/x\\x0Ay\\x1B.c");
+	json_decref(d);
+	json_decref(in);
+	in = json_pack("{s:s}", "path", "no/such/dir/a\tb");
+	d = tools_describe("read", in, "s1", F->proj);
+	assert_string_equal(json_string_value(json_object_get(d, "title")),
+			    "Read no/such/dir/a\\x09b");
 	json_decref(d);
 	json_decref(in);
 	free(abs);

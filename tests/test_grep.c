@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -66,6 +67,7 @@ setup(void **state)
 	F->ctx.loop = &F->loop;
 	F->ctx.state_dir = F->tmp;
 	F->ctx.runtime_dir = F->tmp;
+	F->ctx.daemon = &core_host_ops;
 	host_context_set(&F->ctx);
 	defer_init(&F->loop);
 	assert_int_equal(loader_init(), 0);
@@ -754,6 +756,36 @@ test_ls(void **state)
 	expect("ls", json_pack("{s:s}", "path", "empty"), "(empty directory)");
 }
 
+/* Names with control characters are shown escaped (plugins/tools/names.h), one line
+ * per name, in every tool's output and title. */
+static void
+test_control_names(void **state)
+{
+	load(NULL);
+	put("a\nb.txt", "foo\n");
+	put("d\x1b[2J/e.txt", "foo\n");
+	put("ok.txt", "foo\n");
+	expect("ls", json_pack("{}"), "d\\x1B[2J/\na\\x0Ab.txt (4 bytes)\nok.txt (4 bytes)");
+	/* (glob sorts by mtime: one name per call keeps this exact) */
+	expect("glob", json_pack("{s:s}", "pattern", "a*"), "a\\x0Ab.txt");
+	expect("glob", json_pack("{s:s}", "pattern", "d*/*.txt"), "d\\x1B[2J/e.txt");
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "foo", "output_mode",
+				 "files_with_matches"), "a\\x0Ab.txt\nd\\x1B[2J/e.txt\nok.txt");
+	expect("grep", json_pack("{s:s}", "pattern", "foo"),
+	       "a\\x0Ab.txt:1:foo\nd\\x1B[2J/e.txt:1:foo\nok.txt:1:foo");
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "foo", "output_mode", "count"),
+	       "a\\x0Ab.txt:1\nd\\x1B[2J/e.txt:1\nok.txt:1");
+	/* A path argument with a control character: the prefix is escaped too. */
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "foo", "path", "d\x1b[2J"),
+	       "d\\x1B[2J/e.txt:1:foo");
+	json_t *in = json_pack("{s:s,s:s}", "pattern", "x\ny", "path", "d\x1b[2J");
+	json_t *d = tools_describe("grep", in, "s1", F->tmp);
+	assert_string_equal(json_string_value(json_object_get(d, "title")),
+			    "Search for x\\x0Ay in d\\x1B[2J");
+	json_decref(d);
+	json_decref(in);
+}
+
 static void
 test_describe(void **state)
 {
@@ -865,6 +897,7 @@ main(void)
 		T(test_errors), T(test_malformed), T(test_symlinks), T(test_ignore_files), T(test_gitignore_vs_git),
 		T(test_glob), T(test_ls), T(test_describe), T(test_cancel),
 		T(test_fini_while_running),
+		T(test_control_names),
 	};
 	return cmocka_run_group_tests_name("grep", tests, NULL, NULL);
 }

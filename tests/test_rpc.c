@@ -115,13 +115,16 @@ test_malformed(void **state)
 	       "error at line 1, column 17: string or '}' expected near end of file\"}}");
 	REJECT("", RPC_PARSE_ERROR,
 	       "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"parse "
-	       "error at line 1, column 0: '[' or '{' expected near end of file\"}}");
+	       "error at line 1, column 0: unexpected token near end of file\"}}");
 	REJECT("[{\"jsonrpc\":\"2.0\",\"method\":\"a\"}]", RPC_INVALID_REQUEST,
 	       "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
 	       "\"batches are not supported: send one message per line\"}}");
-	REJECT("\"hello\"", RPC_PARSE_ERROR,
-	       "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"parse "
-	       "error at line 1, column 7: '[' or '{' expected near '\\\"hello\\\"'\"}}");
+	/* A bare value is JSON but not a message: -32600, not -32700. */
+	static const char *const bare[] = { "\"hello\"", "1", "null", "true", " -2.5 " };
+	for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++)
+		REJECT(bare[i], RPC_INVALID_REQUEST,
+		       "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":"
+		       "\"a message must be a JSON object\"}}");
 	REJECT("{\"id\":1,\"method\":\"a\"}", RPC_INVALID_REQUEST,
 	       "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32600,\"message\":\"'jsonrpc' "
 	       "must be \\\"2.0\\\"\"}}");

@@ -29,6 +29,7 @@
 
 #include "conf.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -93,6 +94,7 @@ setup(void **state)
 	F->ctx.loop = &F->loop;
 	F->ctx.state_dir = F->tmp;
 	F->ctx.runtime_dir = F->tmp;
+	F->ctx.daemon = &core_host_ops;
 	host_context_set(&F->ctx);
 	defer_init(&F->loop);
 	assert_int_equal(loader_init(), 0);
@@ -650,6 +652,9 @@ test_describe_and_list(void **state)
 	memset(utf_title, 'y', 79);
 	strcpy(utf_title + 79, "...");
 	assert_describe(json_pack("{s:s}", "command", utf), utf_title, utf);
+	/* Control characters in the title are escaped (names.h); backslashes stay. */
+	assert_describe(json_pack("{s:s}", "command", "printf '\x1b[2J'\tgrep 'a\\|b'"),
+			"printf '\\x1B[2J'\\x09grep 'a\\|b'", "printf '\x1b[2J'\tgrep 'a\\|b'");
 	assert_describe(json_pack("{s:i}", "command", 3), "shell", "");
 	assert_describe(json_object(), "shell", "");
 

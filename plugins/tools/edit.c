@@ -29,6 +29,8 @@
 
 #include <hearth/tool.h>
 
+#include "names.h"
+
 #define EDIT_DEFAULT_MAX_READ_BYTES (256 * 1024)
 #define EDIT_DEFAULT_MAX_READ_LINES 2000
 #define EDIT_DEFAULT_OFFLOAD (1024 * 1024)
@@ -82,7 +84,7 @@ struct edit_job {
 	enum edit_op op;
 	size_t max_read, max_diff; /* the module's settings, for the I/O step */
 	char *abs;     /* the resolved absolute path */
-	char *display; /* project-relative, or absolute outside the project */
+	char *display; /* project-relative, or absolute outside the project; as names.h shows it */
 	char *root;    /* the directory the I/O starts from */
 	char *rel;     /* the resolved path relative to root */
 	long long offset, limit;
@@ -740,7 +742,7 @@ edit_resolve(struct edit *e, const char *cwd, const char *path, struct hearth_to
 		while (*r == '/')
 			r++;
 		j->rel = strdup(*r ? r : ".");
-		j->display = strdup(j->rel);
+		j->display = j->rel != NULL ? names_escape(j->rel, strlen(j->rel), NULL) : NULL;
 		j->root = root;
 	} else {
 		free(root);
@@ -750,7 +752,7 @@ edit_resolve(struct edit *e, const char *cwd, const char *path, struct hearth_to
 			return -1;
 		}
 		j->rel = strdup(real[1] ? real + 1 : ".");
-		j->display = strdup(real);
+		j->display = names_escape(real, strlen(real), NULL);
 		j->root = strdup("/");
 	}
 	if (j->rel == NULL || j->display == NULL || j->root == NULL)
@@ -1743,7 +1745,9 @@ edit_describe(void *state, const struct hearth_tool_call *call)
 			      "subject", edit_json_path(j.display));
 		free(title);
 	} else {
-		char *title = edit_fmt("%s %s", verb, path);
+		char *shown = names_escape(path, strlen(path), NULL);
+		char *title = shown != NULL ? edit_fmt("%s %s", verb, shown) : NULL;
+		free(shown);
 		d = json_pack("{s:s,s:s,s:[],s:s}", "title", title ? title : verb, "kind",
 			      op == EDIT_READ ? "read" : "edit", "locations", "subject", path);
 		free(title);

@@ -26,6 +26,8 @@
 
 #include <hearth/tool.h>
 
+#include "names.h"
+
 #define GREP_BINARY_PROBE 8192
 #define GREP_MAX_COLUMNS 1000
 #define GREP_PAD 64
@@ -1105,31 +1107,50 @@ grep_cap_note(struct grep_buf *b, size_t shown, size_t total, const char *what)
 			     what);
 }
 
+/* Append a file name as names.h shows it (control characters escaped). */
+static int
+grep_buf_name(struct grep_buf *b, const char *name)
+{
+	char *tofree;
+	const char *shown = names_show(name, &tofree);
+	int rc = shown != NULL ? grep_buf_str(b, shown) : HEARTH_ENOMEM;
+	free(tofree);
+	return rc;
+}
+
 static json_t *
 grep_build_result(struct grep_job *j)
 {
 	struct grep_buf b = { 0 };
 	size_t cap = j->max_results;
+	char *display_free;
+	const char *display = names_show(j->display, &display_free);
+	if (display == NULL)
+		return grep_result("out of memory", 13, 1);
 	if (j->tool == GREP_LS) {
 		if (j->n_files > 0)
 			qsort(j->files, j->n_files, sizeof *j->files, grep_ls_cmp);
 		size_t n = j->n_files < cap ? j->n_files : cap;
 		for (size_t i = 0; i < n; i++) {
 			const struct grep_file *f = &j->files[i];
+			grep_buf_name(&b, f->rel);
 			if (f->mtime_ns == 1)
-				grep_buf_fmt(&b, "%s/\n", f->rel);
+				grep_buf_str(&b, "/\n");
 			else if (f->mtime_ns == 2)
-				grep_buf_fmt(&b, "%s@\n", f->rel);
+				grep_buf_str(&b, "@\n");
 			else
-				grep_buf_fmt(&b, "%s (%lld bytes)\n", f->rel, f->size);
+				grep_buf_fmt(&b, " (%lld bytes)\n", f->size);
 		}
 		if (j->n_files == 0)
 			grep_buf_str(&b, "(empty directory)\n");
 		grep_cap_note(&b, n, j->n_files, "entries");
 	} else if (j->tool == GREP_GLOB) {
 		size_t n = j->n_files < cap ? j->n_files : cap;
-		for (size_t i = 0; i < n; i++)
-			grep_buf_fmt(&b, "%s%s\n", j->display, j->files[i].rel);
+		for (size_t i = 0; i < n; i++) {
+			grep_buf_str(&b, display);
+			grep_buf_name(&b, j->files[i].rel);
+			grep_buf_str(&b, "\n");
+		}
 		if (j->n_files == 0)
 			grep_buf_str(&b, "No files found\n");
 		grep_cap_note(&b, n, j->n_files, "files");
@@ -1144,11 +1165,12 @@ grep_build_result(struct grep_job *j)
 			total += j->mode == GREP_CONTENT ? h->matches : 1;
 			if (j->mode == GREP_FILES || j->mode == GREP_COUNT) {
 				if (shown < cap) {
+					grep_buf_str(&b, display);
+					grep_buf_name(&b, rel);
 					if (j->mode == GREP_FILES)
-						grep_buf_fmt(&b, "%s%s\n", j->display, rel);
+						grep_buf_str(&b, "\n");
 					else
-						grep_buf_fmt(&b, "%s%s:%zu\n", j->display, rel,
-							     h->matches);
+						grep_buf_fmt(&b, ":%zu\n", h->matches);
 					shown++;
 				}
 				continue;
@@ -1176,8 +1198,9 @@ grep_build_result(struct grep_job *j)
 					grep_buf_str(&b, "--\n");
 					continue;
 				}
-				grep_buf_fmt(&b, "%s%s%c%lu%c", j->display, rel, rec->kind, rec->line,
-					     rec->kind);
+				grep_buf_str(&b, display);
+				grep_buf_name(&b, rel);
+				grep_buf_fmt(&b, "%c%lu%c", rec->kind, rec->line, rec->kind);
 				grep_buf_add(&b, h->text + rec->off, rec->len);
 				grep_buf_str(&b, "\n");
 			}
@@ -1191,6 +1214,7 @@ grep_build_result(struct grep_job *j)
 		b.p[--b.len] = '\0';
 	json_t *r = grep_result(b.p != NULL ? b.p : "", b.len, 0);
 	free(b.p);
+	free(display_free);
 	return r;
 }
 
@@ -1759,14 +1783,20 @@ grep_describe(void *state, const struct hearth_tool_call *call)
 		path = ".";
 	if (pattern == NULL)
 		pattern = "";
-	char *title;
-	int rc;
-	if (strcmp(call->tool, "grep") == 0)
-		rc = asprintf(&title, "Search for %s in %s", pattern, path);
+	char *title, *pattern_free, *path_free;
+	const char *pattern_shown = names_show(pattern, &pattern_free);
+	const char *path_shown = names_show(path, &path_free);
+	int rc = -1;
+	if (pattern_shown == NULL || path_shown == NULL)
+		rc = -1;
+	else if (strcmp(call->tool, "grep") == 0)
+		rc = asprintf(&title, "Search for %s in %s", pattern_shown, path_shown);
 	else if (strcmp(call->tool, "glob") == 0)
-		rc = asprintf(&title, "Find files matching %s in %s", pattern, path);
+		rc = asprintf(&title, "Find files matching %s in %s", pattern_shown, path_shown);
 	else
-		rc = asprintf(&title, "List %s", path);
+		rc = asprintf(&title, "List %s", path_shown);
+	free(pattern_free);
+	free(path_free);
 	if (rc < 0)
 		return NULL;
 	/* The subject permission patterns match: project-relative when inside. */

@@ -22,6 +22,8 @@
 
 #include <hearth/tool.h>
 
+#include "names.h"
+
 #define SHELL_DEFAULT_TIMEOUT_MS 120000
 #define SHELL_DEFAULT_MAX_TIMEOUT_MS 600000
 #define SHELL_DEFAULT_MAX_OUTPUT 65536
@@ -672,10 +674,22 @@ shell_describe(void *state, const struct hearth_tool_call *call)
 		cut = 1;
 	}
 	n -= shell_utf8_cut_end(command, n);
-	char title[SHELL_TITLE_MAX + 8];
-	memcpy(title, command, n);
-	strcpy(title + n, cut ? "..." : "");
-	return json_pack("{s:s,s:s,s:s}", "title", title, "kind", "execute", "subject", command);
+	/* Control characters (a tab, an escape sequence) shown as names.h says. */
+	char *shown = names_escape(command, n, NULL);
+	if (shown == NULL)
+		return NULL;
+	char *title = malloc(strlen(shown) + 4);
+	if (title == NULL) {
+		free(shown);
+		return NULL;
+	}
+	strcpy(title, shown);
+	strcat(title, cut ? "..." : "");
+	free(shown);
+	json_t *d = json_pack("{s:s,s:s,s:s}", "title", title, "kind", "execute", "subject",
+			      command);
+	free(title);
+	return d;
 }
 
 static size_t
