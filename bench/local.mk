@@ -39,3 +39,14 @@ EXTRA_DIST += %D%/bench_tui.sh %D%/bench_tui_stream.py
 bench-tui: %D%/bench_tui_seed$(EXEEXT) all
 	$(SHELL) $(srcdir)/bench/bench_tui.sh $(abs_top_builddir)
 bench: bench-tui
+
+# Connections: the replay of a long session (session/load) to a reading client.
+EXTRA_PROGRAMS += %D%/bench_replay
+%C%_bench_replay_SOURCES = %D%/bench_replay.c tests/testutil.c tests/testutil.h
+%C%_bench_replay_CFLAGS = $(core_libhearthcore_la_CFLAGS)
+%C%_bench_replay_LDADD = core/libhearthcore.la
+bench: bench-replay
+.PHONY: bench-replay
+bench-replay: %D%/bench_replay$(EXEEXT)
+	./bench/bench_replay 10000
+	./bench/bench_replay 10000 65536

@@ -23,6 +23,7 @@ struct conn_pending {
 struct conn_msg {
 	struct conn_msg *next;
 	size_t len;
+	int big;       /* longer than half the bound: counted apart */
 	char text[];
 };
 
@@ -49,6 +50,7 @@ struct hearth_conn {
 	int lagging;                 /* dropping updates until the queue is under max/2 */
 	uint64_t lag_dropped;        /* updates dropped in this lag, for the resync */
 	size_t max;                  /* the queue's bound */
+	size_t big;                  /* bytes of the one big message queued, or 0 */
 	struct conn_msg *head, **tail;
 	void (*room_fn)(void *arg, struct hearth_conn *c);
 	void *room_arg;
@@ -121,6 +123,7 @@ conn_clear_queue(struct hearth_conn *c)
 	}
 	c->tail = &c->head;
 	c->info.queued = 0;
+	c->big = 0;
 }
 
 static void
@@ -188,6 +191,19 @@ conn_close(struct hearth_conn *c)
 	conn_unref(c);   /* the frontend's */
 }
 
+/* What the queue holds but the one big message (which goes alone, apart). */
+static size_t
+conn_held(const struct hearth_conn *c)
+{
+	return c->info.queued - c->big;
+}
+
+static int
+conn_is_big(const struct hearth_conn *c, size_t len)
+{
+	return len > c->max / 2;
+}
+
 /* Append text to the queue, whatever the bound (the caller decided it goes). */
 static void
 conn_push(struct hearth_conn *c, const char *text, size_t len)
@@ -195,6 +211,9 @@ conn_push(struct hearth_conn *c, const char *text, size_t len)
 	struct conn_msg *m = xmalloc(sizeof *m + len);
 	m->next = NULL;
 	m->len = len;
+	m->big = conn_is_big(c, len) && c->big == 0;
+	if (m->big)
+		c->big = len;
 	memcpy(m->text, text, len);
 	*c->tail = m;
 	c->tail = &m->next;
@@ -224,7 +243,9 @@ conn_resync(struct hearth_conn *c)
 int
 conn_has_room(struct hearth_conn *c, size_t len)
 {
-	size_t q = c->info.queued;
+	size_t q = conn_held(c);
+	if (conn_is_big(c, len))
+		return c->big == 0 && q <= c->max / 4;
 	return q <= c->max / 4 || q + len <= c->max / 2;
 }
 
@@ -264,10 +285,12 @@ conn_drain(struct hearth_conn *c, int force)
 			if (c->head == NULL)
 				c->tail = &c->head;
 			c->info.queued -= m->len;
+			if (m->big)
+				c->big = 0;
 			c->on_message(c->arg, m->text, m->len);
 			free(m);
 		}
-		if (c->state == CONN_OPEN && c->lagging && c->info.queued <= c->max / 2) {
+		if (c->state == CONN_OPEN && c->lagging && conn_held(c) <= c->max / 2) {
 			conn_resync(c);
 			continue;
 		}
@@ -309,23 +332,26 @@ conn_queue(struct hearth_conn *c, const char *text, size_t len, int update)
 {
 	if (c == NULL || c->state != CONN_OPEN)
 		return HEARTH_EINVAL;
-	if (c->lagging && c->info.queued <= c->max / 2)
+	if (c->lagging && conn_held(c) <= c->max / 2)
 		conn_resync(c);
-	size_t q = c->info.queued;
-	if (q > c->max / 4 && update && (c->lagging || q + len > c->max / 4 * 3)) {
+	size_t q = conn_held(c);
+	int big = conn_is_big(c, len);
+	if (update && (c->lagging || (big ? c->big > 0 || q > c->max / 4 :
+				      q + len > c->max / 4 * 3))) {
 		if (!c->lagging)
 			log_warn("connection %llu: send queue full (%zu bytes queued, %zu more); "
 				 "dropping session updates until it catches up",
-				 (unsigned long long)c->info.id, q, len);
+				 (unsigned long long)c->info.id, c->info.queued, len);
 		c->lagging = 1;
 		c->lag_dropped++;
 		c->info.dropped++;
 		return HEARTH_ELIMIT;
 	}
-	if (q > c->max / 4 && !update && q + len > c->max) {
+	/* A big one goes apart, if it is alone: nothing else is ever refused. */
+	if (!update && (big ? c->big > 0 && q + len > c->max : q + len > c->max)) {
 		char *why = xasprintf("send queue overflow: %zu bytes queued and a message of %zu "
 				      "bytes more would pass the limit of %zu bytes (the client "
-				      "is not reading)", q, len, c->max);
+				      "is not reading)", c->info.queued, len, c->max);
 		log_warn("connection %llu: %s; closing it", (unsigned long long)c->info.id, why);
 		conn_end(c, why);
 		free(why);

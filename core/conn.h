@@ -12,12 +12,14 @@
  *
  * The queue is bounded (CONN_QUEUE_DEFAULT, or what the frontend sets with
  * conn_flow()); with max its bound:
- *   - anything fits while at most max/4 bytes are queued, whatever its size: a
- *     message larger than the whole queue still goes, alone;
- *   - a session/update (conn_queue_update) is dropped when it would take the queue
- *     past 3/4 of max; the connection is then "lagging": every update is dropped
- *     until the queue is back under max/2, when the client gets
- *     `_hearth/resync {reason, dropped}` and catches up by sequence number;
+ *   - a message longer than max/2 is "big": one at a time, it is counted apart, so
+ *     a message larger than the whole queue still goes (and what follows it is not
+ *     held up); the queue holds at most max bytes plus that one message;
+ *   - a session/update (conn_queue with update 1) is dropped when it would take the queue
+ *     past 3/4 of max (a big one: when another big one is queued, or more than
+ *     max/4 is); the connection is then "lagging": every update is dropped until
+ *     the queue is back under max/2, when the client gets `_hearth/resync
+ *     {reason, dropped}` and catches up by sequence number;
  *   - anything else (responses, requests, other notifications) is never dropped:
  *     one that would take the queue past max ends the connection, with the reason
  *     logged and sent (`_hearth/closing {reason}`);
@@ -87,7 +89,8 @@ void conn_reply_error(struct hearth_conn *c, const json_t *id, int code, const c
 
 /*
  * Pacing, for replays: conn_has_room() is 1 when `len` more bytes keep the queue
- * under max/2 (or it is under max/4). conn_on_room() asks for fn(arg, c) to run
+ * under max/2 (or it is under max/4; a big message: when none is queued and the
+ * rest is under max/4). conn_on_room() asks for fn(arg, c) to run
  * from the loop once that holds (one such callback per connection; fn NULL
  * cancels it). It never runs after the connection has gone.
  */

@@ -250,3 +250,11 @@ check_PROGRAMS += %D%/test_tui
 endif
 TESTS += %D%/test_tui.sh
 EXTRA_DIST += %D%/test_tui.sh
+
+# Connections: delivery, backpressure, paced replays, through the socket frontend.
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_conn
+%C%_test_conn_SOURCES = %D%/test_conn.c %D%/testutil.c %D%/testutil.h
+%C%_test_conn_CFLAGS = $(TEST_COPTS)
+%C%_test_conn_LDADD = $(TEST_LIBS)
+endif

@@ -820,7 +820,14 @@ test_cancel(void **state)
 	char *sid = xstrdup(new_session(c));
 	json_int_t id = client_request(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}",
 		"sessionId", sid, "prompt", "type", "text", "text", "1"));
-	client_wait_method(c, "session/update");   /* the first chunk (the echo is not sent back) */
+	/* The first chunk (the echo is not sent back; the title update may come first). */
+	for (;;) {
+		json_t *m = client_wait_method(c, "session/update");
+		const char *kind = json_string_value(json_object_get(json_object_get(
+			json_object_get(m, "params"), "update"), "sessionUpdate"));
+		if (strcmp(kind, "agent_message_chunk") == 0)
+			break;
+	}
 	/* Busy: a second prompt is refused while the first runs. */
 	json_t *busy = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
 							  "prompt", "type", "text", "text", "x"));
