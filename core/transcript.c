@@ -330,7 +330,9 @@ transcript_tool_result(struct session *s, struct transcript_msg *m, const char *
 int
 transcript_tool_running(struct session *s, const char *call_id)
 {
-	int64_t seq = session_emit(s, transcript_call_update(call_id, "in_progress", NULL, NULL));
+	json_t *u = transcript_call_update(call_id, "in_progress", NULL, NULL);
+	int64_t seq = session_emit(s, u);
+	json_decref(u);
 	return seq < 0 ? transcript_fail((int)seq) : 0;
 }
 
