@@ -746,12 +746,11 @@ test_cancel(void **state)
 	json_int_t id = client_request(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}",
 		"sessionId", sid, "prompt", "type", "text", "text", "1"));
 	client_wait_method(c, "session/update");   /* the first chunk (the echo is not sent back) */
-	/* Busy: a second prompt is refused while the first runs. */
-	json_t *busy = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
-							  "prompt", "type", "text", "text", "x"));
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(busy, "error"), "code")),
-			 -32602);
+	/* A second prompt while the first runs is queued; session/cancel ends both. */
+	json_int_t queued = client_request(c, "session/prompt", json_pack(
+		"{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt", "type", "text", "text", "x"));
 	client_notify(c, "session/cancel", json_pack("{s:s}", "sessionId", sid));
+	assert_string_equal(stop_reason(client_wait_response(c, queued)), "cancelled");
 	assert_string_equal(stop_reason(client_wait_response(c, id)), "cancelled");
 
 	/* Cancel while a tool runs: it is woken, the next call never runs. */
@@ -788,6 +787,84 @@ test_cancel(void **state)
 	assert_string_equal(stop_reason(resp), "end_turn");
 	free(sid);
 	client_free(c);
+}
+
+/* The _hearth/prompt_queue notifications' queues a client got, as prompt texts. */
+static json_t *
+queues_of(struct client *c)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *m;
+	json_array_foreach(c->got, i, m) {
+		const char *mm = json_string_value(json_object_get(m, "method"));
+		if (mm == NULL || strcmp(mm, "_hearth/prompt_queue") != 0)
+			continue;
+		json_t *texts = json_array();
+		size_t j;
+		json_t *q;
+		json_array_foreach(json_object_get(json_object_get(m, "params"), "queued"), j, q)
+			json_array_append(texts, json_object_get(json_array_get(json_object_get(
+				q, "prompt"), 0), "text"));
+		json_array_append_new(out, texts);
+	}
+	return out;
+}
+
+/*
+ * Prompts sent while a turn runs wait in the session's queue, in order, each
+ * answered when its own turn ends; the followers see the queue; one can be
+ * taken out with $/cancel_request, and it is never stored.
+ */
+static void
+test_prompt_queue(void **state)
+{
+	core_up("[[{\"text\":\"one\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"two\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"four\"},{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new(), *b = client_new();
+	char *sid = xstrdup(new_session(a));
+	call_ok(b, "session/resume", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd", F->tmp,
+					       "mcpServers"));
+	json_int_t id[4];
+	for (int i = 0; i < 4; i++) {
+		char text[2] = { (char)('1' + i), '\0' };
+		id[i] = client_request(i == 1 ? b : a, "session/prompt", json_pack(
+			"{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt", "type", "text", "text",
+			text));
+	}
+	/* The third is taken out of the queue: answered at once, never run. */
+	client_notify(a, "$/cancel_request", json_pack("{s:I}", "requestId", id[2]));
+	assert_string_equal(stop_reason(client_wait_response(a, id[2])), "cancelled");
+	assert_string_equal(stop_reason(client_wait_response(a, id[0])), "end_turn");
+	assert_string_equal(stop_reason(client_wait_response(b, id[1])), "end_turn");
+	assert_string_equal(stop_reason(client_wait_response(a, id[3])), "end_turn");
+
+	json_t *want = json_pack("[[s],[s,s],[s,s,s],[s,s],[s],[]]", "2", "2", "3", "2", "3", "4",
+				 "2", "4", "4");
+	json_t *qa = queues_of(a), *qb = queues_of(b);
+	assert_true(json_equal(qa, want));
+	assert_true(json_equal(qb, want));
+	json_decref(qa);
+	json_decref(qb);
+	json_decref(want);
+
+	/* Each turn in its order, the taken-out prompt nowhere. */
+	json_t *h = store_history(F->store, sid);
+	want = json_pack("[{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]},"
+			 "{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]}]",
+			 "role", "user", "parts", "type", "text", "text", "1",
+			 "role", "assistant", "parts", "type", "text", "text", "one",
+			 "role", "user", "parts", "type", "text", "text", "2",
+			 "role", "assistant", "parts", "type", "text", "text", "two",
+			 "role", "user", "parts", "type", "text", "text", "4",
+			 "role", "assistant", "parts", "type", "text", "text", "four");
+	assert_true(json_equal(h, want));
+	json_decref(h);
+	json_decref(want);
+	free(sid);
+	client_free(a);
+	client_free(b);
 }
 
 static void
@@ -1194,6 +1271,7 @@ main(void)
 		T(test_permissions),
 		T(test_two_clients_and_resume),
 		T(test_cancel),
+		T(test_prompt_queue),
 		T(test_provider_errors),
 		T(test_store_failure),
 		T(test_bad_input),
