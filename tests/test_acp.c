@@ -301,6 +301,10 @@ setup(void **state)
 	F = xcalloc(1, sizeof *F);
 	uv_loop_init(&F->loop);
 	F->tmp = testutil_mkdtemp("acp");
+	/* No user-wide instruction file but the test's own. */
+	char *config = xasprintf("%s/config", F->tmp);
+	setenv("XDG_CONFIG_HOME", config, 1);
+	free(config);
 	F->script = xasprintf("%s/script.json", F->tmp);
 	F->record = xasprintf("%s/record.jsonl", F->tmp);
 	char *db = xasprintf("%s/state/hearth.db", F->tmp), *err = NULL;
@@ -1246,15 +1250,83 @@ test_project_instructions(void **state)
 	char *rec = testutil_read_file(F->record, NULL);
 	char *line2 = strchr(rec, '\n') + 1, *line3 = strchr(line2, '\n') + 1;
 	line2[-1] = line3[-1] = '\0';
-	assert_null(strstr(rec, "Project instructions"));
-	assert_non_null(strstr(line2, "\\n\\nProject instructions from CLAUDE.md:\\nUse tabs.\\n\""));
-	assert_non_null(strstr(line3, "\\n\\nProject instructions from AGENTS.md:\\nRun make "
-				      "check.\\n\""));
+	assert_null(strstr(rec, "instructions from"));
+	char *want = xasprintf("\\n\\nProject instructions from %s:\\nUse tabs.\\n\"", claude);
+	assert_non_null(strstr(line2, want));
+	free(want);
+	want = xasprintf("\\n\\nProject instructions from %s:\\nRun make check.\\n\"", agents);
+	assert_non_null(strstr(line3, want));
+	free(want);
 	assert_null(strstr(line3, "Use tabs"));
 	free(rec);
 	free(claude);
 	free(agents);
 	free(sid);
+	client_free(c);
+}
+
+/*
+ * Instruction files as users lay them out: the user's own, then each directory's
+ * from the repository root down to the project, the nearest last, each named.
+ * Parents outside the repository do not count.
+ */
+static void
+test_instruction_files(void **state)
+{
+	core_up("[[{\"finish\":\"end_turn\"}]]");
+	char *outside = xasprintf("%s/AGENTS.md", F->tmp);
+	char *repo = xasprintf("%s/repo", F->tmp), *sub = xasprintf("%s/repo/a", F->tmp);
+	char *proj = xasprintf("%s/repo/a/b", F->tmp), *git = xasprintf("%s/repo/.git", F->tmp);
+	char *user_dir = xasprintf("%s/config/hearth", F->tmp);
+	char *cfg = xasprintf("%s/config", F->tmp);
+	assert_int_equal(mkdir(repo, 0700), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(mkdir(proj, 0700), 0);
+	assert_int_equal(mkdir(git, 0700), 0);
+	assert_int_equal(mkdir(cfg, 0700), 0);
+	assert_int_equal(mkdir(user_dir, 0700), 0);
+	struct { const char *dir, *name, *text; } files[] = {
+		{ F->tmp, "AGENTS.md", "outside the repository\n" },
+		{ user_dir, "AGENTS.md", "mine everywhere\n" },
+		{ repo, "AGENTS.md", "repository rules\n" },
+		{ repo, "CLAUDE.md", "shadowed by AGENTS.md\n" },
+		{ sub, "CLAUDE.md", "only a CLAUDE.md here\n" },
+		{ proj, "AGENTS.md", "the project's own\n" },
+	};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		char *path = xasprintf("%s/%s", files[i].dir, files[i].name);
+		assert_int_equal(testutil_write_file(path, files[i].text, strlen(files[i].text)), 0);
+		free(path);
+	}
+	struct client *c = client_new();
+	json_t *r = call_ok(c, "session/new", json_pack("{s:s,s:[]}", "cwd", proj, "mcpServers"));
+	char *sid = xstrdup(json_string_value(json_object_get(r, "sessionId")));
+	call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt",
+					    "type", "text", "text", "x"));
+	char *rec = testutil_read_file(F->record, NULL);
+	json_t *req = json_loads(rec, JSON_DISABLE_EOF_CHECK, NULL);
+	assert_non_null(req);
+	const char *system = json_string_value(json_object_get(req, "system"));
+	char *want = xasprintf(
+		"You are hearth, a coding agent working in the project directory %s. Use the "
+		"tools you are given to read and change the project; keep answers short and "
+		"exact.\n\nUser instructions from %s/AGENTS.md:\nmine everywhere\n"
+		"\n\nProject instructions from %s/AGENTS.md:\nrepository rules\n"
+		"\n\nProject instructions from %s/CLAUDE.md:\nonly a CLAUDE.md here\n"
+		"\n\nProject instructions from %s/AGENTS.md:\nthe project's own\n",
+		proj, user_dir, repo, sub, proj);
+	assert_string_equal(system, want);
+	free(want);
+	json_decref(req);
+	free(rec);
+	free(sid);
+	free(outside);
+	free(repo);
+	free(sub);
+	free(proj);
+	free(git);
+	free(user_dir);
+	free(cfg);
 	client_free(c);
 }
 
@@ -1279,6 +1351,7 @@ main(void)
 		T(test_history_repair),
 		T(test_max_steps),
 		T(test_project_instructions),
+		T(test_instruction_files),
 #undef T
 	};
 	return cmocka_run_group_tests_name("acp", tests, NULL, NULL);
