@@ -20,6 +20,7 @@ struct context_hist {
 	char *session_id;          /* owned */
 	json_t *messages;          /* [{role, parts}] */
 	json_t *by_id;             /* {message id: its object in messages} */
+	json_t *ids;               /* the message ids, in the order of messages */
 	struct context_hist *next;
 };
 
@@ -52,6 +53,7 @@ context_hist_free(struct context_hist *h)
 	free(h->session_id);
 	json_decref(h->messages);
 	json_decref(h->by_id);
+	json_decref(h->ids);
 	free(h);
 }
 
@@ -90,7 +92,7 @@ context_history(struct session *s)
 	json_t *id;
 	json_array_foreach(ids, i, id)
 		json_object_set(h->by_id, json_string_value(id), json_array_get(messages, i));
-	json_decref(ids);
+	h->ids = ids;
 	h->next = context_cache;
 	context_cache = h;
 	/* Keep at most CONTEXT_CACHE_SESSIONS: drop the least recently used. */
@@ -119,6 +121,15 @@ context_note_message(const char *session_id, const char *msg_id, const char *rol
 	json_t *m = json_pack("{s:s,s:[]}", "role", role, "parts");
 	json_array_append_new(h->messages, m);
 	json_object_set(h->by_id, msg_id, m);
+	json_array_append_new(h->ids, json_string(msg_id));
+}
+
+const char *
+context_message_id(struct session *s, size_t i)
+{
+	if (context_history(s) == NULL)
+		return NULL;
+	return json_string_value(json_array_get(context_hist_find(s->id)->ids, i));
 }
 
 /* The part of a cached message, or NULL (not cached, or out of step: forgotten). */

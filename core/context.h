@@ -59,6 +59,8 @@ void context_abandon(struct context_build *b);
  * on a store error (store_errmsg()).
  */
 const json_t *context_history(struct session *s);
+/* The id of message i of that history (borrowed, as long as it), or NULL. */
+const char *context_message_id(struct session *s, size_t i);
 
 /*
  * The token budget. Given the history to send (borrowed) and the model's context

@@ -30,6 +30,7 @@
 #include "registry.h"
 #include "session.h"
 #include "store.h"
+#include "transcript.h"
 #include "testutil.h"
 #include "tools.h"
 #include "xmalloc.h"
@@ -632,6 +633,16 @@ test_permissions(void **state)
 	client_free(b);
 }
 
+/* The first n items of an array (a new array; borrowed items). */
+static json_t *
+json_array_slice_copy(const json_t *a, size_t n)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; i < n && i < json_array_size(a); i++)
+		json_array_append(out, json_array_get(a, i));
+	return out;
+}
+
 /* The stored updates of a session as a follower gets them (a new array). */
 static json_t *
 stored_updates(const char *sid)
@@ -1162,6 +1173,11 @@ test_session_management(void **state)
 }
 
 /* A turn the daemon's death cut short left a tool call with no result: repaired. */
+/*
+ * A turn the daemon's death cut short, as the store holds it after a kill: a
+ * reply that never finished, a call that had started (its in_progress update is
+ * in the log) and one that had not. The next prompt tells the model so, truly.
+ */
 static void
 test_history_repair(void **state)
 {
@@ -1175,21 +1191,66 @@ test_history_repair(void **state)
 	json_decref(p);
 	free(mid);
 	assert_int_equal(store_message_add(F->store, sid, "assistant", NULL, &mid), 0);
+	p = json_pack("{s:s,s:s}", "type", "text", "text", "half an ans");
+	store_part_add(F->store, mid, p);
+	json_decref(p);
+	p = json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_call", "id", "ran", "name", "echo", "input");
+	store_part_add(F->store, mid, p);
+	json_decref(p);
 	p = json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_call", "id", "lost", "name", "echo", "input");
 	store_part_add(F->store, mid, p);
 	json_decref(p);
-	free(mid);
+	p = json_pack("{s:s,s:s,s:s}", "sessionUpdate", "tool_call_update", "toolCallId", "ran",
+		      "status", "in_progress");
+	assert_true(store_event_append(F->store, sid, "tool_call_update", p) > 0);
+	json_decref(p);
 	json_t *resp = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
 							  "prompt", "type", "text", "text", "again"));
 	assert_string_equal(stop_reason(resp), "end_turn");
 	json_t *h = store_history(F->store, sid);
+	/* The cut reply says so, as its last text. */
+	json_t *parts = json_object_get(json_array_get(h, 1), "parts");
+	assert_int_equal(json_array_size(parts), 4);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(parts, 3), "text")),
+			    TRANSCRIPT_CUT_OFF);
+	struct store_message info;
+	assert_int_equal(store_message_get(F->store, mid, &info), 0);
+	assert_string_equal(info.finish, "cancelled");
+	store_message_clear(&info);
 	json_t *tool = json_array_get(h, 2);
 	assert_string_equal(json_string_value(json_object_get(tool, "role")), "tool");
-	json_t *r = json_array_get(json_object_get(tool, "parts"), 0);
-	assert_string_equal(json_string_value(json_object_get(r, "id")), "lost");
-	assert_string_equal(json_string_value(json_object_get(r, "content")),
-			    "interrupted: this call did not run");
+	json_t *want = json_pack("[{s:s,s:s,s:s,s:s,s:b},{s:s,s:s,s:s,s:s,s:b}]",
+				 "type", "tool_result", "id", "ran", "name", "echo", "content",
+				 "interrupted: hearth stopped while this call ran; it may have run "
+				 "partly", "is_error", 1,
+				 "type", "tool_result", "id", "lost", "name", "echo", "content",
+				 "interrupted: this call did not run", "is_error", 1);
+	assert_true(json_equal(json_object_get(tool, "parts"), want));
+	json_decref(want);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 3), "role")), "user");
+	/* The model was sent exactly that. */
+	char *rec = testutil_read_file(F->record, NULL);
+	json_t *req = json_loads(rec, JSON_DISABLE_EOF_CHECK, NULL);
+	json_t *sent = json_array_slice_copy(json_object_get(req, "messages"), 4);
+	json_t *stored = json_array_slice_copy(h, 4);
+	assert_true(json_equal(sent, stored));
+	json_decref(sent);
+	json_decref(stored);
+	json_decref(req);
+	free(rec);
+	/* And the followers and replays see the mark and the failed calls. */
+	json_t *ev = store_events_json(sid);
+	char *dump = json_dumps(ev, JSON_COMPACT);
+	char *chunk = xasprintf("{\"sessionUpdate\":\"agent_message_chunk\",\"content\":"
+				"{\"type\":\"text\",\"text\":\"\\n\\n[cut off: this reply was interrupted "
+				"before it was complete]\"},\"messageId\":\"%s\"}", mid);
+	assert_non_null(strstr(dump, chunk));
+	assert_non_null(strstr(dump, "\"toolCallId\":\"ran\",\"status\":\"failed\""));
+	assert_non_null(strstr(dump, "\"toolCallId\":\"lost\",\"status\":\"failed\""));
+	free(chunk);
+	free(dump);
+	json_decref(ev);
+	free(mid);
 	json_decref(h);
 	free(sid);
 	client_free(c);
