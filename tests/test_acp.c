@@ -447,6 +447,8 @@ test_prompt_streams_and_persists(void **state)
 	struct store_session ss;
 	assert_int_equal(store_session_get(F->store, sid_copy, &ss), 0);
 	assert_int_equal(ss.status, STORE_IDLE);
+	/* Created without a model, it keeps the default of its creation, by name. */
+	assert_string_equal(ss.model, "script_provider/scripted");
 	store_session_clear(&ss);
 	struct store_usage us;
 	assert_int_equal(store_session_usage(F->store, sid_copy, &us), 0);
