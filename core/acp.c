@@ -188,7 +188,13 @@ acp_session_new(struct hearth_conn *c, struct rpc_msg *m)
 		models_asked = 1;
 		models_refresh(acp_models_ignore_cb, &models_asked);
 	}
-	struct session *s = session_create(cwd, model, &why);
+	/*
+	 * A session asked for without a model gets today's default, named: it must not
+	 * move to another provider when the defaults change (a key set, a restart).
+	 */
+	char *dflt = model == NULL ? models_default() : NULL;
+	struct session *s = session_create(cwd, model != NULL ? model : dflt, &why);
+	free(dflt);
 	if (s == NULL) {
 		acp_invalid(c, m, why);
 		return;

@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "context.h"
 #include "log.h"
+#include "paths.h"
 #include "store.h"
 #include "tools.h"
 #include "xmalloc.h"
@@ -18,6 +20,7 @@ struct context_hist {
 	char *session_id;          /* owned */
 	json_t *messages;          /* [{role, parts}] */
 	json_t *by_id;             /* {message id: its object in messages} */
+	json_t *ids;               /* the message ids, in the order of messages */
 	struct context_hist *next;
 };
 
@@ -25,6 +28,7 @@ struct context_build {
 	uv_work_t work;
 	char *session_id;          /* owned */
 	char *cwd;                 /* owned: read on the pool thread */
+	char *config_dir;          /* owned: $XDG_CONFIG_HOME/hearth, or NULL */
 	char *model_id;            /* owned */
 	char *system;              /* owned: written on the pool thread */
 	context_done_fn done;
@@ -49,6 +53,7 @@ context_hist_free(struct context_hist *h)
 	free(h->session_id);
 	json_decref(h->messages);
 	json_decref(h->by_id);
+	json_decref(h->ids);
 	free(h);
 }
 
@@ -87,7 +92,7 @@ context_history(struct session *s)
 	json_t *id;
 	json_array_foreach(ids, i, id)
 		json_object_set(h->by_id, json_string_value(id), json_array_get(messages, i));
-	json_decref(ids);
+	h->ids = ids;
 	h->next = context_cache;
 	context_cache = h;
 	/* Keep at most CONTEXT_CACHE_SESSIONS: drop the least recently used. */
@@ -116,6 +121,15 @@ context_note_message(const char *session_id, const char *msg_id, const char *rol
 	json_t *m = json_pack("{s:s,s:[]}", "role", role, "parts");
 	json_array_append_new(h->messages, m);
 	json_object_set(h->by_id, msg_id, m);
+	json_array_append_new(h->ids, json_string(msg_id));
+}
+
+const char *
+context_message_id(struct session *s, size_t i)
+{
+	if (context_history(s) == NULL)
+		return NULL;
+	return json_string_value(json_array_get(context_hist_find(s->id)->ids, i));
 }
 
 /* The part of a cached message, or NULL (not cached, or out of step: forgotten). */
@@ -236,6 +250,54 @@ context_read_file(const char *dir, const char *name)
 	return buf;
 }
 
+/* Append "<label> from <dir>/<name>:\n<text>" to *prompt if the file is there. */
+static int
+context_add_file(char **prompt, const char *label, const char *dir, const char *name)
+{
+	char *text = context_read_file(dir, name);
+	if (text == NULL)
+		return 0;
+	char *more = xasprintf("%s\n\n%s from %s/%s:\n%s", *prompt, label, dir, name, text);
+	free(*prompt);
+	free(text);
+	*prompt = more;
+	return 1;
+}
+
+/*
+ * The directories whose instruction files apply, the project's first: the
+ * project directory and its parents up to the repository root (the nearest with
+ * a .git), or the project directory alone outside a repository. A new array of
+ * malloc'd paths, *n of them.
+ */
+static char **
+context_instruction_dirs(const char *cwd, size_t *n)
+{
+	char **dirs = xcalloc(CONTEXT_DIRS_MAX, sizeof *dirs);
+	char *dir = xstrdup(cwd);
+	*n = 0;
+	int in_repo = 0;
+	while (*n < CONTEXT_DIRS_MAX) {
+		dirs[(*n)++] = xstrdup(dir);
+		char *git = xasprintf("%s/.git", dir);
+		struct stat st;
+		in_repo = lstat(git, &st) == 0;
+		free(git);
+		char *slash = strrchr(dir, '/');
+		if (in_repo || slash == NULL || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	free(dir);
+	if (!in_repo) {
+		/* Not in a repository: the parents are not the project's. */
+		for (size_t i = 1; i < *n; i++)
+			free(dirs[i]);
+		*n = 1;
+	}
+	return dirs;
+}
+
 /* On a pool thread: touches only the build. */
 static void
 context_system_work_cb(uv_work_t *w)
@@ -245,19 +307,18 @@ context_system_work_cb(uv_work_t *w)
 		"You are hearth, a coding agent working in the project directory %s. Use the "
 		"tools you are given to read and change the project; keep answers short and "
 		"exact.", b->cwd);
-	/* AGENTS.md is the common name; CLAUDE.md where a project has only that. */
-	static const char *const files[] = { "AGENTS.md", "CLAUDE.md" };
-	for (size_t i = 0; i < 2; i++) {
-		char *text = context_read_file(b->cwd, files[i]);
-		if (text == NULL)
-			continue;
-		char *more = xasprintf("%s\n\nProject instructions from %s:\n%s", prompt, files[i],
-				       text);
-		free(prompt);
-		free(text);
-		prompt = more;
-		break;
+	/* The user's own first; then from the repository root down, the nearest last. */
+	if (b->config_dir != NULL)
+		context_add_file(&prompt, "User instructions", b->config_dir, "AGENTS.md");
+	size_t n;
+	char **dirs = context_instruction_dirs(b->cwd, &n);
+	for (size_t i = n; i-- > 0;) {
+		/* AGENTS.md is the common name; CLAUDE.md where a directory has only that. */
+		if (!context_add_file(&prompt, "Project instructions", dirs[i], "AGENTS.md"))
+			context_add_file(&prompt, "Project instructions", dirs[i], "CLAUDE.md");
+		free(dirs[i]);
 	}
+	free(dirs);
 	b->system = prompt;
 }
 
@@ -287,6 +348,7 @@ context_build_free(struct context_build *b)
 {
 	free(b->session_id);
 	free(b->cwd);
+	free(b->config_dir);
 	free(b->model_id);
 	free(b->system);
 	free(b);
@@ -324,6 +386,7 @@ context_build(struct session *s, const char *model_id, context_done_fn done, voi
 	struct context_build *b = xcalloc(1, sizeof *b);
 	b->session_id = xstrdup(s->id);
 	b->cwd = xstrdup(s->cwd);
+	b->config_dir = paths_config_dir();
 	b->model_id = xstrdup(model_id);
 	b->done = done;
 	b->arg = arg;

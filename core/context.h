@@ -20,8 +20,16 @@
 
 #include "session.h"
 
-/* The instruction files read into the system prompt: at most this much of each. */
+/*
+ * The system prompt names and quotes the instruction files, in this order: the
+ * user's $XDG_CONFIG_HOME/hearth/AGENTS.md, then AGENTS.md (or, where a directory
+ * has none, CLAUDE.md) of each directory from the repository root (the nearest
+ * parent with a .git) down to the project directory, so the nearest comes last.
+ * Outside a repository only the project directory's own file counts. At most
+ * CONTEXT_FILE_MAX bytes of each file, CONTEXT_DIRS_MAX directories.
+ */
 #define CONTEXT_FILE_MAX (64 * 1024)
+#define CONTEXT_DIRS_MAX 64
 /* How many sessions' histories are kept in memory (least recently used dropped). */
 #define CONTEXT_CACHE_SESSIONS 32
 
@@ -51,6 +59,8 @@ void context_abandon(struct context_build *b);
  * on a store error (store_errmsg()).
  */
 const json_t *context_history(struct session *s);
+/* The id of message i of that history (borrowed, as long as it), or NULL. */
+const char *context_message_id(struct session *s, size_t i);
 
 /*
  * The token budget. Given the history to send (borrowed) and the model's context

@@ -446,6 +446,53 @@ transcript_finish(struct session *s, struct transcript_msg *m, enum hearth_finis
 
 /* ---------------------------------------------------------------- repair -- */
 
+/* Which of the open calls (an object of ids) had started: an in_progress update says so. */
+static int
+transcript_started_cb(void *arg, int64_t seq, const char *type, const json_t *payload)
+{
+	json_t *open = arg;
+	(void)seq;
+	const char *id = json_string_value(json_object_get(payload, "toolCallId"));
+	const char *status = json_string_value(json_object_get(payload, "status"));
+	if (strcmp(type, "tool_call_update") == 0 && id != NULL && status != NULL &&
+	    strcmp(status, "in_progress") == 0 && json_object_get(open, id) != NULL)
+		json_object_set_new(json_object_get(open, id), "started", json_true());
+	return 0;
+}
+
+/*
+ * The session's last reply, if the daemon stopped while it streamed (it has no
+ * finish): a text part saying it was cut off, with its chunk, and a finish.
+ */
+static int
+transcript_mark_cut(struct session *s, const json_t *history)
+{
+	size_t n = json_array_size(history);
+	const char *mid = n > 0 ? context_message_id(s, n - 1) : NULL;
+	const json_t *last = json_array_get(history, n - 1);
+	if (mid == NULL ||
+	    strcmp(json_string_value(json_object_get(last, "role")), "assistant") != 0)
+		return 0;
+	struct store_message info;
+	int rc = store_message_get(session_store(), mid, &info);
+	if (rc != 0)
+		return transcript_fail(rc);
+	int finished = info.finish != NULL;
+	store_message_clear(&info);
+	if (finished)
+		return 0;
+	struct transcript_msg m;
+	transcript_msg_init(&m, "assistant", NULL);
+	m.id = xstrdup(mid);
+	rc = transcript_text(s, &m, TRANSCRIPT_TEXT, TRANSCRIPT_CUT_OFF, strlen(TRANSCRIPT_CUT_OFF));
+	if (rc == 0)
+		rc = transcript_finish(s, &m, HEARTH_FINISH_CANCELLED, NULL, 0, 0);
+	transcript_msg_reset(&m);
+	if (rc == 0)
+		log_info("session %s: marked the reply %s cut off by an interrupted turn", s->id, mid);
+	return rc;
+}
+
 int
 transcript_repair(struct session *s, size_t *closed)
 {
@@ -466,22 +513,31 @@ transcript_repair(struct session *s, size_t *closed)
 			if (type == NULL || id == NULL)
 				continue;
 			if (strcmp(type, "tool_call") == 0)
-				json_object_set(open, id, json_object_get(part, "name"));
+				json_object_set_new(open, id, json_pack("{s:O}", "name",
+									json_object_get(part, "name")));
 			else if (strcmp(type, "tool_result") == 0)
 				json_object_del(open, id);
 		}
 	}
-	int rc = 0;
-	if (json_object_size(open) > 0) {
+	int rc = transcript_mark_cut(s, history);
+	if (rc == 0 && json_object_size(open) > 0) {
+		/* A call that had started may have done part of its work: the model is told. */
+		rc = store_events_since(session_store(), s->id, 0, transcript_started_cb, open);
+		rc = rc < 0 ? transcript_fail(rc) : 0;
+	}
+	if (rc == 0 && json_object_size(open) > 0) {
 		struct transcript_msg m;
 		transcript_msg_init(&m, "tool", NULL);
 		const char *id;
-		json_t *name;
+		json_t *call;
 		json_t *results = json_array();
 		rc = transcript_begin();
-		json_object_foreach(open, id, name) {
+		json_object_foreach(open, id, call) {
+			int started = json_is_true(json_object_get(call, "started"));
 			json_t *r = json_pack("{s:s,s:s,s:O,s:s,s:b}", "type", "tool_result", "id", id,
-					      "name", name, "content",
+					      "name", json_object_get(call, "name"), "content",
+					      started ? "interrupted: hearth stopped while this call ran; "
+					      "it may have run partly" :
 					      "interrupted: this call did not run", "is_error", 1);
 			int created;
 			if (rc == 0)

@@ -103,11 +103,17 @@ int transcript_tool_progress(struct session *s, const char *call_id, const json_
 int transcript_finish(struct session *s, struct transcript_msg *m, enum hearth_finish finish,
 		      const struct hearth_usage *usage, int64_t cost_micros, json_int_t window);
 
+/* What a reply the daemon's death cut short ends with, for the model and in replays. */
+#define TRANSCRIPT_CUT_OFF "\n\n[cut off: this reply was interrupted before it was complete]"
+
 /*
- * Every tool call in the session's history gets a result: a turn the daemon's
- * death cut short can leave calls without one, which no provider accepts. The
- * results say the call was interrupted; each call's `tool_call_update` "failed"
- * is written with it. *closed (may be NULL) gets how many were closed.
+ * A turn the daemon's death cut short is told truthfully. A last reply that never
+ * finished gets TRANSCRIPT_CUT_OFF as its last text (with its chunk) and a
+ * "cancelled" finish. Every tool call without a result gets one (no provider
+ * accepts a call without): "interrupted: ... it may have run partly" for a call
+ * that had started (its in_progress update is in the log), "interrupted: this
+ * call did not run" for the others; each call's `tool_call_update` "failed" is
+ * written with it. *closed (may be NULL) gets how many calls were closed.
  */
 int transcript_repair(struct session *s, size_t *closed);
 

@@ -31,6 +31,7 @@
 #include "registry.h"
 #include "session.h"
 #include "store.h"
+#include "transcript.h"
 #include "testutil.h"
 #include "tools.h"
 #include "xmalloc.h"
@@ -327,6 +328,10 @@ setup(void **state)
 	F = xcalloc(1, sizeof *F);
 	uv_loop_init(&F->loop);
 	F->tmp = testutil_mkdtemp("acp");
+	/* No user-wide instruction file but the test's own. */
+	char *config = xasprintf("%s/config", F->tmp);
+	setenv("XDG_CONFIG_HOME", config, 1);
+	free(config);
 	F->script = xasprintf("%s/script.json", F->tmp);
 	F->record = xasprintf("%s/record.jsonl", F->tmp);
 	char *db = xasprintf("%s/state/hearth.db", F->tmp), *err = NULL;
@@ -469,6 +474,8 @@ test_prompt_streams_and_persists(void **state)
 	struct store_session ss;
 	assert_int_equal(store_session_get(F->store, sid_copy, &ss), 0);
 	assert_int_equal(ss.status, STORE_IDLE);
+	/* Created without a model, it keeps the default of its creation, by name. */
+	assert_string_equal(ss.model, "script_provider/scripted");
 	store_session_clear(&ss);
 	struct store_usage us;
 	assert_int_equal(store_session_usage(F->store, sid_copy, &us), 0);
@@ -703,6 +710,16 @@ test_reentrant_clients(void **state)
 	client_free(c);
 }
 
+/* The first n items of an array (a new array; borrowed items). */
+static json_t *
+json_array_slice_copy(const json_t *a, size_t n)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; i < n && i < json_array_size(a); i++)
+		json_array_append(out, json_array_get(a, i));
+	return out;
+}
+
 /* The stored updates of a session as a follower gets them (a new array). */
 static json_t *
 stored_updates(const char *sid)
@@ -828,12 +845,11 @@ test_cancel(void **state)
 		if (strcmp(kind, "agent_message_chunk") == 0)
 			break;
 	}
-	/* Busy: a second prompt is refused while the first runs. */
-	json_t *busy = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
-							  "prompt", "type", "text", "text", "x"));
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(busy, "error"), "code")),
-			 -32602);
+	/* A second prompt while the first runs is queued; session/cancel ends both. */
+	json_int_t queued = client_request(c, "session/prompt", json_pack(
+		"{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt", "type", "text", "text", "x"));
 	client_notify(c, "session/cancel", json_pack("{s:s}", "sessionId", sid));
+	assert_string_equal(stop_reason(client_wait_response(c, queued)), "cancelled");
 	assert_string_equal(stop_reason(client_wait_response(c, id)), "cancelled");
 
 	/* Cancel while a tool runs: it is woken, the next call never runs. */
@@ -870,6 +886,84 @@ test_cancel(void **state)
 	assert_string_equal(stop_reason(resp), "end_turn");
 	free(sid);
 	client_free(c);
+}
+
+/* The _hearth/prompt_queue notifications' queues a client got, as prompt texts. */
+static json_t *
+queues_of(struct client *c)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *m;
+	json_array_foreach(c->got, i, m) {
+		const char *mm = json_string_value(json_object_get(m, "method"));
+		if (mm == NULL || strcmp(mm, "_hearth/prompt_queue") != 0)
+			continue;
+		json_t *texts = json_array();
+		size_t j;
+		json_t *q;
+		json_array_foreach(json_object_get(json_object_get(m, "params"), "queued"), j, q)
+			json_array_append(texts, json_object_get(json_array_get(json_object_get(
+				q, "prompt"), 0), "text"));
+		json_array_append_new(out, texts);
+	}
+	return out;
+}
+
+/*
+ * Prompts sent while a turn runs wait in the session's queue, in order, each
+ * answered when its own turn ends; the followers see the queue; one can be
+ * taken out with $/cancel_request, and it is never stored.
+ */
+static void
+test_prompt_queue(void **state)
+{
+	core_up("[[{\"text\":\"one\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"two\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"four\"},{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new(), *b = client_new();
+	char *sid = xstrdup(new_session(a));
+	call_ok(b, "session/resume", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd", F->tmp,
+					       "mcpServers"));
+	json_int_t id[4];
+	for (int i = 0; i < 4; i++) {
+		char text[2] = { (char)('1' + i), '\0' };
+		id[i] = client_request(i == 1 ? b : a, "session/prompt", json_pack(
+			"{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt", "type", "text", "text",
+			text));
+	}
+	/* The third is taken out of the queue: answered at once, never run. */
+	client_notify(a, "$/cancel_request", json_pack("{s:I}", "requestId", id[2]));
+	assert_string_equal(stop_reason(client_wait_response(a, id[2])), "cancelled");
+	assert_string_equal(stop_reason(client_wait_response(a, id[0])), "end_turn");
+	assert_string_equal(stop_reason(client_wait_response(b, id[1])), "end_turn");
+	assert_string_equal(stop_reason(client_wait_response(a, id[3])), "end_turn");
+
+	json_t *want = json_pack("[[s],[s,s],[s,s,s],[s,s],[s],[]]", "2", "2", "3", "2", "3", "4",
+				 "2", "4", "4");
+	json_t *qa = queues_of(a), *qb = queues_of(b);
+	assert_true(json_equal(qa, want));
+	assert_true(json_equal(qb, want));
+	json_decref(qa);
+	json_decref(qb);
+	json_decref(want);
+
+	/* Each turn in its order, the taken-out prompt nowhere. */
+	json_t *h = store_history(F->store, sid);
+	want = json_pack("[{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]},"
+			 "{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]},{s:s,s:[{s:s,s:s}]}]",
+			 "role", "user", "parts", "type", "text", "text", "1",
+			 "role", "assistant", "parts", "type", "text", "text", "one",
+			 "role", "user", "parts", "type", "text", "text", "2",
+			 "role", "assistant", "parts", "type", "text", "text", "two",
+			 "role", "user", "parts", "type", "text", "text", "4",
+			 "role", "assistant", "parts", "type", "text", "text", "four");
+	assert_true(json_equal(h, want));
+	json_decref(h);
+	json_decref(want);
+	free(sid);
+	client_free(a);
+	client_free(b);
 }
 
 static void
@@ -1173,7 +1267,6 @@ test_session_management(void **state)
 	client_free(b);
 }
 
-/* A turn the daemon's death cut short left a tool call with no result: repaired. */
 /* session/fork: a copy of the history that then goes its own way. */
 static void
 test_session_fork(void **state)
@@ -1401,6 +1494,11 @@ test_prompt_rules(void **state)
 	client_free(a);
 }
 
+/*
+ * A turn the daemon's death cut short, as the store holds it after a kill: a
+ * reply that never finished, a call that had started (its in_progress update is
+ * in the log) and one that had not. The next prompt tells the model so, truly.
+ */
 static void
 test_history_repair(void **state)
 {
@@ -1414,21 +1512,66 @@ test_history_repair(void **state)
 	json_decref(p);
 	free(mid);
 	assert_int_equal(store_message_add(F->store, sid, "assistant", NULL, &mid), 0);
+	p = json_pack("{s:s,s:s}", "type", "text", "text", "half an ans");
+	store_part_add(F->store, mid, p);
+	json_decref(p);
+	p = json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_call", "id", "ran", "name", "echo", "input");
+	store_part_add(F->store, mid, p);
+	json_decref(p);
 	p = json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_call", "id", "lost", "name", "echo", "input");
 	store_part_add(F->store, mid, p);
 	json_decref(p);
-	free(mid);
+	p = json_pack("{s:s,s:s,s:s}", "sessionUpdate", "tool_call_update", "toolCallId", "ran",
+		      "status", "in_progress");
+	assert_true(store_event_append(F->store, sid, "tool_call_update", p) > 0);
+	json_decref(p);
 	json_t *resp = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
 							  "prompt", "type", "text", "text", "again"));
 	assert_string_equal(stop_reason(resp), "end_turn");
 	json_t *h = store_history(F->store, sid);
+	/* The cut reply says so, as its last text. */
+	json_t *parts = json_object_get(json_array_get(h, 1), "parts");
+	assert_int_equal(json_array_size(parts), 4);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(parts, 3), "text")),
+			    TRANSCRIPT_CUT_OFF);
+	struct store_message info;
+	assert_int_equal(store_message_get(F->store, mid, &info), 0);
+	assert_string_equal(info.finish, "cancelled");
+	store_message_clear(&info);
 	json_t *tool = json_array_get(h, 2);
 	assert_string_equal(json_string_value(json_object_get(tool, "role")), "tool");
-	json_t *r = json_array_get(json_object_get(tool, "parts"), 0);
-	assert_string_equal(json_string_value(json_object_get(r, "id")), "lost");
-	assert_string_equal(json_string_value(json_object_get(r, "content")),
-			    "interrupted: this call did not run");
+	json_t *want = json_pack("[{s:s,s:s,s:s,s:s,s:b},{s:s,s:s,s:s,s:s,s:b}]",
+				 "type", "tool_result", "id", "ran", "name", "echo", "content",
+				 "interrupted: hearth stopped while this call ran; it may have run "
+				 "partly", "is_error", 1,
+				 "type", "tool_result", "id", "lost", "name", "echo", "content",
+				 "interrupted: this call did not run", "is_error", 1);
+	assert_true(json_equal(json_object_get(tool, "parts"), want));
+	json_decref(want);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 3), "role")), "user");
+	/* The model was sent exactly that. */
+	char *rec = testutil_read_file(F->record, NULL);
+	json_t *req = json_loads(rec, JSON_DISABLE_EOF_CHECK, NULL);
+	json_t *sent = json_array_slice_copy(json_object_get(req, "messages"), 4);
+	json_t *stored = json_array_slice_copy(h, 4);
+	assert_true(json_equal(sent, stored));
+	json_decref(sent);
+	json_decref(stored);
+	json_decref(req);
+	free(rec);
+	/* And the followers and replays see the mark and the failed calls. */
+	json_t *ev = store_events_json(sid);
+	char *dump = json_dumps(ev, JSON_COMPACT);
+	char *chunk = xasprintf("{\"sessionUpdate\":\"agent_message_chunk\",\"content\":"
+				"{\"type\":\"text\",\"text\":\"\\n\\n[cut off: this reply was interrupted "
+				"before it was complete]\"},\"messageId\":\"%s\"}", mid);
+	assert_non_null(strstr(dump, chunk));
+	assert_non_null(strstr(dump, "\"toolCallId\":\"ran\",\"status\":\"failed\""));
+	assert_non_null(strstr(dump, "\"toolCallId\":\"lost\",\"status\":\"failed\""));
+	free(chunk);
+	free(dump);
+	json_decref(ev);
+	free(mid);
 	json_decref(h);
 	free(sid);
 	client_free(c);
@@ -1489,15 +1632,83 @@ test_project_instructions(void **state)
 	char *rec = testutil_read_file(F->record, NULL);
 	char *line2 = strchr(rec, '\n') + 1, *line3 = strchr(line2, '\n') + 1;
 	line2[-1] = line3[-1] = '\0';
-	assert_null(strstr(rec, "Project instructions"));
-	assert_non_null(strstr(line2, "\\n\\nProject instructions from CLAUDE.md:\\nUse tabs.\\n\""));
-	assert_non_null(strstr(line3, "\\n\\nProject instructions from AGENTS.md:\\nRun make "
-				      "check.\\n\""));
+	assert_null(strstr(rec, "instructions from"));
+	char *want = xasprintf("\\n\\nProject instructions from %s:\\nUse tabs.\\n\"", claude);
+	assert_non_null(strstr(line2, want));
+	free(want);
+	want = xasprintf("\\n\\nProject instructions from %s:\\nRun make check.\\n\"", agents);
+	assert_non_null(strstr(line3, want));
+	free(want);
 	assert_null(strstr(line3, "Use tabs"));
 	free(rec);
 	free(claude);
 	free(agents);
 	free(sid);
+	client_free(c);
+}
+
+/*
+ * Instruction files as users lay them out: the user's own, then each directory's
+ * from the repository root down to the project, the nearest last, each named.
+ * Parents outside the repository do not count.
+ */
+static void
+test_instruction_files(void **state)
+{
+	core_up("[[{\"finish\":\"end_turn\"}]]");
+	char *outside = xasprintf("%s/AGENTS.md", F->tmp);
+	char *repo = xasprintf("%s/repo", F->tmp), *sub = xasprintf("%s/repo/a", F->tmp);
+	char *proj = xasprintf("%s/repo/a/b", F->tmp), *git = xasprintf("%s/repo/.git", F->tmp);
+	char *user_dir = xasprintf("%s/config/hearth", F->tmp);
+	char *cfg = xasprintf("%s/config", F->tmp);
+	assert_int_equal(mkdir(repo, 0700), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(mkdir(proj, 0700), 0);
+	assert_int_equal(mkdir(git, 0700), 0);
+	assert_int_equal(mkdir(cfg, 0700), 0);
+	assert_int_equal(mkdir(user_dir, 0700), 0);
+	struct { const char *dir, *name, *text; } files[] = {
+		{ F->tmp, "AGENTS.md", "outside the repository\n" },
+		{ user_dir, "AGENTS.md", "mine everywhere\n" },
+		{ repo, "AGENTS.md", "repository rules\n" },
+		{ repo, "CLAUDE.md", "shadowed by AGENTS.md\n" },
+		{ sub, "CLAUDE.md", "only a CLAUDE.md here\n" },
+		{ proj, "AGENTS.md", "the project's own\n" },
+	};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		char *path = xasprintf("%s/%s", files[i].dir, files[i].name);
+		assert_int_equal(testutil_write_file(path, files[i].text, strlen(files[i].text)), 0);
+		free(path);
+	}
+	struct client *c = client_new();
+	json_t *r = call_ok(c, "session/new", json_pack("{s:s,s:[]}", "cwd", proj, "mcpServers"));
+	char *sid = xstrdup(json_string_value(json_object_get(r, "sessionId")));
+	call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt",
+					    "type", "text", "text", "x"));
+	char *rec = testutil_read_file(F->record, NULL);
+	json_t *req = json_loads(rec, JSON_DISABLE_EOF_CHECK, NULL);
+	assert_non_null(req);
+	const char *system = json_string_value(json_object_get(req, "system"));
+	char *want = xasprintf(
+		"You are hearth, a coding agent working in the project directory %s. Use the "
+		"tools you are given to read and change the project; keep answers short and "
+		"exact.\n\nUser instructions from %s/AGENTS.md:\nmine everywhere\n"
+		"\n\nProject instructions from %s/AGENTS.md:\nrepository rules\n"
+		"\n\nProject instructions from %s/CLAUDE.md:\nonly a CLAUDE.md here\n"
+		"\n\nProject instructions from %s/AGENTS.md:\nthe project's own\n",
+		proj, user_dir, repo, sub, proj);
+	assert_string_equal(system, want);
+	free(want);
+	json_decref(req);
+	free(rec);
+	free(sid);
+	free(outside);
+	free(repo);
+	free(sub);
+	free(proj);
+	free(git);
+	free(user_dir);
+	free(cfg);
 	client_free(c);
 }
 
@@ -1515,6 +1726,7 @@ main(void)
 		T(test_reentrant_clients),
 		T(test_two_clients_and_resume),
 		T(test_cancel),
+		T(test_prompt_queue),
 		T(test_provider_errors),
 		T(test_store_failure),
 		T(test_bad_input),
@@ -1525,6 +1737,7 @@ main(void)
 		T(test_history_repair),
 		T(test_max_steps),
 		T(test_project_instructions),
+		T(test_instruction_files),
 #undef T
 	};
 	return cmocka_run_group_tests_name("acp", tests, NULL, NULL);
