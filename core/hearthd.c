@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "http.h"
 #include "loader.h"
@@ -331,6 +332,7 @@ main(int argc, char **argv)
 	struct host_context ctx = { .loop = &d.loop, .state_dir = state_dir,
 				    .runtime_dir = runtime_dir };
 	uv_loop_init(&d.loop);
+	ctx.daemon = &core_host_ops;
 	host_context_set(&ctx);
 
 	int status = 0;

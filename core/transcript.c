@@ -330,8 +330,7 @@ transcript_tool_result(struct session *s, struct transcript_msg *m, const char *
 int
 transcript_tool_running(struct session *s, const char *call_id)
 {
-	int64_t seq = session_emit(s, transcript_call_update(call_id, "in_progress", NULL, NULL));
-	return seq < 0 ? transcript_fail((int)seq) : 0;
+	return transcript_emit(s, transcript_call_update(call_id, "in_progress", NULL, NULL), NULL);
 }
 
 /*

@@ -86,7 +86,7 @@ int transcript_tool_running(struct session *s, const char *call_id);
  * Progress of a running call (update borrowed: a tool's tool_call_update). ACP's
  * tool_call_update replaces the call's content, so streamed text (a tool sending
  * only what is new) is kept in *tail (malloc'd, the caller frees it), its last
- * AGENT_PROGRESS_TAIL bytes, and each update shows that tail. Other updates pass
+ * TURN_PROGRESS_TAIL bytes, and each update shows that tail. Other updates pass
  * through as they are.
  */
 int transcript_tool_progress(struct session *s, const char *call_id, const json_t *update,

@@ -20,9 +20,11 @@
 
 #include "acp.h"
 #include "agent.h"
+#include "turn.h"
 #include "conf.h"
 #include "conn.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -330,6 +332,7 @@ setup(void **state)
 	F->ctx.state_dir = F->tmp;
 	F->ctx.runtime_dir = F->tmp;
 	F->ctx.store = F->store;
+	F->ctx.daemon = &core_host_ops;
 	host_context_set(&F->ctx);
 	defer_init(&F->loop);
 	assert_int_equal(loader_init(), 0);
@@ -1321,11 +1324,11 @@ test_history_repair(void **state)
 static void
 test_max_steps(void **state)
 {
-	/* The model asks for a tool forever: the turn stops after AGENT_MAX_STEPS. */
-	size_t cap = 128 * (AGENT_MAX_STEPS + 5) + 16, len = 0;
+	/* The model asks for a tool forever: the turn stops after TURN_MAX_STEPS. */
+	size_t cap = 128 * (TURN_MAX_STEPS + 5) + 16, len = 0;
 	char *script = xmalloc(cap);
 	len += (size_t)snprintf(script + len, cap - len, "[");
-	for (int i = 0; i < AGENT_MAX_STEPS + 4; i++)
+	for (int i = 0; i < TURN_MAX_STEPS + 4; i++)
 		len += (size_t)snprintf(script + len, cap - len, "%s[{\"tool_call\":{\"id\":\"t%d\","
 					"\"name\":\"echo\",\"input\":{\"text\":\"x\"}}},{\"finish\":"
 					"\"tool_use\"}]", i ? "," : "", i);
@@ -1338,7 +1341,7 @@ test_max_steps(void **state)
 							  "prompt", "type", "text", "text", "loop"));
 	assert_string_equal(stop_reason(resp), "max_turn_requests");
 	char *rec = testutil_read_file(F->record, NULL);
-	assert_int_equal(testutil_count(rec, "\n"), AGENT_MAX_STEPS);
+	assert_int_equal(testutil_count(rec, "\n"), TURN_MAX_STEPS);
 	free(rec);
 	/* The limit is plugins.conf's max_steps. */
 	agent_set_max_steps(3);
@@ -1346,7 +1349,7 @@ test_max_steps(void **state)
 						   "prompt", "type", "text", "text", "again"));
 	assert_string_equal(stop_reason(resp), "max_turn_requests");
 	rec = testutil_read_file(F->record, NULL);
-	assert_int_equal(testutil_count(rec, "\n"), AGENT_MAX_STEPS + 3);
+	assert_int_equal(testutil_count(rec, "\n"), TURN_MAX_STEPS + 3);
 	free(rec);
 	agent_set_max_steps(0);
 	free(sid);

@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -258,6 +259,7 @@ setup(void **state)
 	f->ctx.loop = &f->loop;
 	f->ctx.state_dir = f->tmp;
 	f->ctx.runtime_dir = f->run;
+	f->ctx.daemon = &core_host_ops;
 	host_context_set(&f->ctx);
 	host_set_conn_ops(&core_ops);
 	assert_int_equal(loader_init(), 0);
