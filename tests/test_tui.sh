@@ -111,6 +111,8 @@ cat >"$tmp/script.json" <<'JSON'
   {"type": "tool_use", "id": "toolu_e2", "name": "edit", "input": {"path": "notes.txt", "old_string": "gamma", "new_string": "GAMMA"}},
   {"type": "stop", "stop_reason": "tool_use"}],
  [{"type": "message_start"}, {"type": "text", "text": "The CLI answered."}, {"type": "stop", "stop_reason": "end_turn"}],
+ [{"type": "http_error", "status": 529, "error_type": "overloaded_error", "message": "Overloaded", "retry_after": "3"}],
+ [{"type": "message_start"}, {"type": "text", "text": "Retried fine."}, {"type": "stop", "stop_reason": "end_turn"}],
  [{"type": "message_start"}, {"type": "text", "text": "A big paste."}, {"type": "stop", "stop_reason": "end_turn"}]
 ]}
 JSON
@@ -271,6 +273,17 @@ check "and three rows" test "$(wc -l <"$tmp/screen.txt")" -le 3
 $T resize-window -t tui -x 80 -y 24
 check "back to 80x24" wait_for "commands: /model"
 
+# --- the status line while the provider is retried
+keys 'retry please' Enter
+check "the status line counts down the retry" wait_for "retrying in 3s (attempt 1/"
+check "and says why" shows "overloaded (HTTP 529): Overloaded"
+check "the retry succeeds" wait_for "Retried fine."
+check "and the status line is back to ready" wait_for " ready"
+
+# --- colours: used where the terminal has them
+$T capture-pane -e -p -t tui >"$tmp/escapes.txt"
+check "colours are used" grep -qE '\[[0-9;]*3[0-7]m|38;5;' "$tmp/escapes.txt"
+
 # --- a 1 MB bracketed paste
 awk 'BEGIN { for (i = 0; i < 16384; i++) printf "line %05d of a very large paste, sixty-four bytes long ....\n", i }' \
 	>"$tmp/paste.txt"
@@ -286,8 +299,11 @@ keys '/quit' Enter
 check "/quit ends the process carrying the TUI" pane_dies
 screen >"$tmp/screen.txt"
 check "the terminal is given back (no TUI left on it)" lacks "❯"
-$T respawn-pane -k -t tui "$tmp/run.sh"
+$T respawn-pane -k -t tui "env NO_COLOR=1 $tmp/run.sh"
 check "restarted, the latest session opens with its history" wait_for "A big paste."
+
+$T capture-pane -e -p -t tui >"$tmp/escapes.txt"
+check "NO_COLOR: no colour at all" test "$(grep -cE '\[[0-9;]*3[0-7]m|38;5;' "$tmp/escapes.txt")" -eq 0
 
 # --- a crash: the terminal is restored by the signal handler
 pid=$(cat "$tmp/hearthd.pid")

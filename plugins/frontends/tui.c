@@ -552,7 +552,9 @@ tui_on_message_cb(void *arg, const char *json, size_t len)
 			if ((*pp)->id == n) {
 				struct tui_call *c = *pp;
 				*pp = c->next;
-				c->fn(t, json_object_get(m, "result"), json_object_get(m, "error"), c->arg);
+				if (c->fn != NULL)
+					c->fn(t, json_object_get(m, "result"), json_object_get(m, "error"),
+					      c->arg);
 				free(c);
 				break;
 			}
