@@ -176,6 +176,38 @@ render_tool(struct render *r, const json_t *update)
 	return tool;
 }
 
+#define RENDER_OUTPUT_LINES 8 /* of a tool's output shown in text */
+
+/*
+ * A finished call's output under its line, indented, at most RENDER_OUTPUT_LINES
+ * lines and then how many more; `skip` (may be NULL) is text already shown.
+ */
+static void
+render_tool_output(struct render *r, const json_t *update, const char *skip)
+{
+	size_t i;
+	json_t *block;
+	json_array_foreach(json_object_get(update, "content"), i, block) {
+		const char *text = json_string_value(json_object_get(json_object_get(block,
+							"content"), "text"));
+		if (text == NULL || text[0] == '\0' || (skip != NULL && strcmp(text, skip) == 0))
+			continue;
+		int shown = 0, more = 0;
+		for (const char *p = text; *p != '\0';) {
+			const char *nl = strchr(p, '\n');
+			size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+			if (shown < RENDER_OUTPUT_LINES)
+				render_err_line(r, "    %.*s", (int)len, p);
+			else
+				more++;
+			shown++;
+			p += len + (nl != NULL);
+		}
+		if (more > 0)
+			render_err_line(r, "    … %d more line%s", more, more == 1 ? "" : "s");
+	}
+}
+
 static void
 render_tool_call(struct render *r, const json_t *update, int is_new)
 {
@@ -190,10 +222,13 @@ render_tool_call(struct render *r, const json_t *update, int is_new)
 		const char *why = strcmp(status, "failed") == 0 ?
 			json_string_value(json_object_get(json_object_get(json_array_get(
 				json_object_get(update, "content"), 0), "content"), "text")) : NULL;
-		if (why != NULL && why[0] != '\0' && strchr(why, '\n') == NULL)
+		int one_line = why != NULL && why[0] != '\0' && strchr(why, '\n') == NULL;
+		if (one_line)
 			render_err_line(r, "• %s: %s: %s", title, status, why);
 		else
 			render_err_line(r, "• %s: %s", title, status);
+		if (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0)
+			render_tool_output(r, update, one_line ? why : NULL);
 	}
 	if (status != NULL)
 		json_object_set_new(tool, "status", json_string(status));

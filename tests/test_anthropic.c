@@ -1015,7 +1015,7 @@ test_config(void **state)
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "model = claude-opus-4-1\nmax_tokens = 2000\n"
 			      "thinking_budget = 4096\nprompt_cache = no\n"
-			      "beta = interleaved-thinking-2025-05-14\nflavour = mint\n"), 0);
+			      "beta = interleaved-thinking-2025-05-14\nflavour = mint\nprice.some-model = 3, 15\n"), 0);
 	assert_string_equal(prov(f)->default_model(f->h.mod->state), "claude-opus-4-1");
 	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
 	push(f, "[{\"type\":\"message_start\"},{\"type\":\"stop\"}]");
@@ -1040,6 +1040,7 @@ test_config(void **state)
 			    "interleaved-thinking-2025-05-14");
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "WARN  provider/anthropic: unknown key 'flavour' ignored\n"));
+	assert_null(strstr(log, "price.")); /* the core's key, not the module's */
 	free(log);
 	testutil_log_capture();
 }

@@ -153,6 +153,9 @@ check "--allow-all: the run exits 0" test $? -eq 0
 check "--allow-all: the asking tool ran without a question" has "$tmp/run4.err" \
 	"• ask_echo asked: completed"
 check "--allow-all: nobody was refused" lacks "$tmp/run4.err" "refused permission"
+check "text output shows the tool's output under its line" has "$tmp/run4.err" \
+	"• ask_echo asked: completed
+    asked"
 "$hearth" --config "$conf" run --continue --deny 'echo:sec*' --cwd "$tmp/project" "try it" \
 	>"$tmp/run5.out" 2>"$tmp/run5.err" </dev/null
 check "--deny: the run exits 0" test $? -eq 0

@@ -886,7 +886,7 @@ test_config(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "model = models/gemini-2.5-pro\nmax_tokens = 2000\n"
-			      "thinking_budget = 0\ninclude_thoughts = no\nflavour = mint\n"), 0);
+			      "thinking_budget = 0\ninclude_thoughts = no\nflavour = mint\nprice.some-model = 3, 15\n"), 0);
 	assert_string_equal(prov(f)->default_model(f->h.mod->state), "gemini-2.5-pro");
 	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
 	push(f, "[{\"type\":\"finish\"}]");
@@ -907,6 +907,7 @@ test_config(void **state)
 	json_decref(want);
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "WARN  provider/gemini: unknown key 'flavour' ignored\n"));
+	assert_null(strstr(log, "price.")); /* the core's key, not the module's */
 	free(log);
 	testutil_log_capture();
 }

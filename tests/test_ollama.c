@@ -936,12 +936,13 @@ static void
 test_config(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(load(f, "flavour = mint\n"), 0);
+	assert_int_equal(load(f, "flavour = mint\nprice.some-model = 3, 15\n"), 0);
 	assert_string_equal(prov(f)->default_model(f->h.mod->state), "llama3.2");
 	/* No key needed: always 1. */
 	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
 	char *log = provider_harness_log_text();
 	assert_non_null(strstr(log, "WARN  provider/ollama: unknown key 'flavour' ignored\n"));
+	assert_null(strstr(log, "price.")); /* the core's key, not the module's */
 	free(log);
 	provider_harness_unload(&f->h);
 	assert_int_equal(load(f, "model = qwen3:8b\n"), 0);

@@ -1009,7 +1009,7 @@ test_config(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(load(f, "api = responses\nmodel = gpt-5-mini\nmax_tokens = 500\n"
-			      "reasoning_effort = high\ntimeout_ms = 60000\nflavour = mint\n"), 0);
+			      "reasoning_effort = high\ntimeout_ms = 60000\nflavour = mint\nprice.some-model = 3, 15\n"), 0);
 	assert_string_equal(prov(f)->default_model(f->h.mod->state), "gpt-5-mini");
 	assert_int_equal(prov(f)->has_credentials(f->h.mod->state), 1);
 	push(f, RESP, J([{"type":"completed"}]));
@@ -1025,6 +1025,7 @@ test_config(void **state)
 		"store":false,"include":["reasoning.encrypted_content"]}));
 	char *log = testutil_log_release();
 	assert_non_null(strstr(log, "WARN  provider/openai: unknown key 'flavour' ignored\n"));
+	assert_null(strstr(log, "price.")); /* the core's key, not the module's */
 	free(log);
 	testutil_log_capture();
 }

@@ -240,6 +240,35 @@ test_tool_titles(void **state)
 	capture_free(c);
 }
 
+/* A finished call's output under it (at most 8 lines), a failure's reason on its line;
+ * the counts a run's result needs. */
+static void
+test_tool_output_and_counts(void **state)
+{
+	(void)state;
+	struct capture *c = capture_new(RENDER_TEXT, 0);
+	feed(c, TOOL(",\"title\":\"ls\",\"status\":\"pending\""));
+	feed(c, TOOL_UPDATE("c1", ",\"status\":\"completed\",\"content\":[{\"type\":\"content\","
+			    "\"content\":{\"type\":\"text\",\"text\":\"a\\nb\\nc\\nd\\ne\\nf\\ng\\nh\\ni\\nj\"}}]"));
+	feed(c, "{\"update\":{\"sessionUpdate\":\"tool_call\",\"toolCallId\":\"c2\","
+		"\"title\":\"rm\",\"status\":\"pending\"}}");
+	feed(c, TOOL_UPDATE("c2", ",\"status\":\"failed\",\"content\":[{\"type\":\"content\","
+			    "\"content\":{\"type\":\"text\",\"text\":\"denied by a deny rule\"}}]"));
+	feed(c, TOOL(",\"title\":\"ls\",\"status\":\"pending\"")); /* c1 again: not counted */
+	feed(c, CHUNK("agent_message_chunk", "Done"));
+	feed(c, CHUNK("agent_message_chunk", "."));
+	feed(c, "{\"update\":{\"sessionUpdate\":\"usage_update\",\"used\":5}}");
+	feed(c, "{\"update\":{\"sessionUpdate\":\"usage_update\",\"used\":9}}");
+	assert_int_equal(c->r.tool_calls, 2);
+	assert_int_equal(c->r.model_calls, 2);
+	assert_string_equal(c->r.final_text, "Done.");
+	render_stop(&c->r, "end_turn");
+	expect(c, "Done.\n",
+	       "• ls\n• ls: completed\n    a\n    b\n    c\n    d\n    e\n    f\n    g\n    h\n"
+	       "    … 2 more lines\n• rm\n• rm: failed: denied by a deny rule\n• ls\n");
+	capture_free(c);
+}
+
 static void
 test_malformed_updates(void **state)
 {
@@ -301,6 +330,7 @@ main(void)
 		cmocka_unit_test(test_json_lines),
 		cmocka_unit_test(test_plan_and_content_kinds),
 		cmocka_unit_test(test_tool_titles),
+		cmocka_unit_test(test_tool_output_and_counts),
 		cmocka_unit_test(test_malformed_updates),
 		cmocka_unit_test(test_oversized_chunk),
 	};

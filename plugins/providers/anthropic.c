@@ -1717,15 +1717,7 @@ anthropic_init(const struct hearth_host *host, const json_t *config, void **stat
 		return HEARTH_ENOMEM;
 	a->host = host;
 
-	const char *key;
-	json_t *value;
-	json_object_foreach((json_t *)config, key, value) {
-		size_t i = 0;
-		while (i < sizeof keys / sizeof keys[0] && strcmp(key, keys[i]) != 0)
-			i++;
-		if (i == sizeof keys / sizeof keys[0])
-			host->log(host, HEARTH_LOG_WARN, "unknown key '%s' ignored", key);
-	}
+	kit_check_keys(host, config, keys, sizeof keys / sizeof keys[0]);
 
 	const char *env_url = getenv("ANTHROPIC_BASE_URL");
 	const char *url = env_url != NULL && env_url[0] != '\0' ? env_url :

@@ -1505,15 +1505,7 @@ gemini_init(const struct hearth_host *host, const json_t *config, void **state)
 		return HEARTH_ENOMEM;
 	g->host = host;
 
-	const char *key;
-	json_t *value;
-	json_object_foreach((json_t *)config, key, value) {
-		size_t i = 0;
-		while (i < sizeof keys / sizeof keys[0] && strcmp(key, keys[i]) != 0)
-			i++;
-		if (i == sizeof keys / sizeof keys[0])
-			host->log(host, HEARTH_LOG_WARN, "unknown key '%s' ignored", key);
-	}
+	kit_check_keys(host, config, keys, sizeof keys / sizeof keys[0]);
 
 	const char *env_url = getenv("GEMINI_BASE_URL");
 	const char *url = env_url != NULL && env_url[0] != '\0' ? env_url :

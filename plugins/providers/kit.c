@@ -99,3 +99,19 @@ kit_err_view(const struct kit_err *e)
 		.vendor_code = e->vendor_code,
 	};
 }
+
+void
+kit_check_keys(const struct hearth_host *host, const json_t *config, const char *const *known,
+	       size_t n)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach((json_t *)config, key, value) {
+		size_t i = 0;
+		while (i < n && strcmp(key, known[i]) != 0)
+			i++;
+		/* price.<model> is the core's (the cost of a call), read at each turn. */
+		if (i == n && strncmp(key, "price.", 6) != 0)
+			host->log(host, HEARTH_LOG_WARN, "unknown key '%s' ignored", key);
+	}
+}

@@ -19,6 +19,14 @@ char *kit_strdup(const char *s);
 /* A malloc'd formatted string, never NULL. */
 char *kit_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Warn about each key of config (borrowed) that is not one of the n `known` ones
+ * and not a key the core reads from every provider section (`price.<model>`,
+ * plugins.conf(5)): "unknown key 'x' ignored".
+ */
+void kit_check_keys(const struct hearth_host *host, const json_t *config,
+		    const char *const *known, size_t n);
+
 /* A growable byte buffer; data is NUL-terminated once anything was added. Owns data. */
 struct kit_buf {
 	char *data;

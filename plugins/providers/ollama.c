@@ -1231,15 +1231,7 @@ ollama_init(const struct hearth_host *host, const json_t *config, void **state)
 		return HEARTH_ENOMEM;
 	o->host = host;
 
-	const char *key;
-	json_t *value;
-	json_object_foreach((json_t *)config, key, value) {
-		size_t i = 0;
-		while (i < sizeof keys / sizeof keys[0] && strcmp(key, keys[i]) != 0)
-			i++;
-		if (i == sizeof keys / sizeof keys[0])
-			host->log(host, HEARTH_LOG_WARN, "unknown key '%s' ignored", key);
-	}
+	kit_check_keys(host, config, keys, sizeof keys / sizeof keys[0]);
 
 	/* The host key wins over OLLAMA_HOST, which wins over the default. */
 	const char *hv = host->config_string(host, "host", NULL);

@@ -1894,15 +1894,7 @@ openai_init(const struct hearth_host *host, const json_t *config, void **state)
 		return HEARTH_ENOMEM;
 	a->host = host;
 
-	const char *key;
-	json_t *value;
-	json_object_foreach((json_t *)config, key, value) {
-		size_t i = 0;
-		while (i < sizeof keys / sizeof keys[0] && strcmp(key, keys[i]) != 0)
-			i++;
-		if (i == sizeof keys / sizeof keys[0])
-			host->log(host, HEARTH_LOG_WARN, "unknown key '%s' ignored", key);
-	}
+	kit_check_keys(host, config, keys, sizeof keys / sizeof keys[0]);
 
 	const char *api = host->config_string(host, "api", "chat");
 	if (strcmp(api, "chat") == 0) {
