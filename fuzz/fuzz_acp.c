@@ -4,7 +4,8 @@
  * params (params.c) and runs its method (acp.c) against sessions in a real store.
  * No provider is loaded, so a prompt ends in an error reply rather than a model call.
  * Input: frames separated by newlines, all on one connection, then the connection
- * closes. State (sessions, the store) carries over between inputs, as in a daemon.
+ * closes. Each input gets a new store and a fresh core (as test_acp.c brings one up
+ * and down per test), so an input replays alone and a leak is the input's.
  */
 #include "config.h"
 
@@ -62,7 +63,7 @@ fuzz_shutdown_cb(void)
 }
 
 static void
-fuzz_cleanup(void)
+fuzz_unlink_db(void)
 {
 	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
 	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
@@ -70,8 +71,16 @@ fuzz_cleanup(void)
 		unlink(p);
 		free(p);
 	}
+}
+
+static void
+fuzz_cleanup(void)
+{
+	fuzz_unlink_db();
 	rmdir(fuzz_dir);
 }
+
+static struct registry *fuzz_reg;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -84,28 +93,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	fuzz_db = xasprintf("%s/hearth.db", fuzz_dir);
 	atexit(fuzz_cleanup);
-	char *err = NULL;
-	struct store *st = store_open(fuzz_db, &err);
-	if (st == NULL) {
-		fprintf(stderr, "fuzz_acp: %s\n", err);
-		abort();
-	}
 	uv_loop_init(&fuzz_loop);
 	fuzz_ctx.loop = &fuzz_loop;
 	fuzz_ctx.state_dir = fuzz_dir;
 	fuzz_ctx.runtime_dir = fuzz_dir;
-	fuzz_ctx.store = st;
 	host_context_set(&fuzz_ctx);
 	defer_init(&fuzz_loop);
 	if (loader_init() != 0)
 		abort();
-	struct conf *conf = conf_parse("fuzz.conf", "", 0);
-	struct registry *reg = registry_new(conf);
-	registry_load_all(reg);
-	session_set_store(st, NULL, NULL);
-	tools_set_registry(reg);
-	agent_init(&fuzz_loop, reg);
-	acp_init(reg, fuzz_shutdown_cb);
+	struct conf *conf = conf_parse("fuzz.conf", "", 0);   /* kept for the run */
+	fuzz_reg = registry_new(conf);
+	registry_load_all(fuzz_reg);
 	return 0;
 }
 
@@ -114,6 +112,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 1 << 16)
 		return 0;
+	char *err = NULL;
+	struct store *st = store_open(fuzz_db, &err);
+	if (st == NULL) {
+		fprintf(stderr, "fuzz_acp: %s\n", err);
+		abort();
+	}
+	fuzz_ctx.store = st;
+	session_set_store(st, NULL, NULL);
+	tools_set_registry(fuzz_reg);
+	agent_init(&fuzz_loop, fuzz_reg);
+	acp_init(fuzz_reg, fuzz_shutdown_cb);
+
 	size_t got = 0;
 	struct hearth_conn *c = conn_open(fuzz_on_message, fuzz_on_close, &got);
 	const char *p = (const char *)data, *end = p + size;
@@ -128,6 +138,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 4; i++)
 		uv_run(&fuzz_loop, UV_RUN_NOWAIT);
 	conn_close(c);
-	uv_run(&fuzz_loop, UV_RUN_NOWAIT);
+	/* Down in test_acp.c's order. */
+	agent_shutdown();
+	conn_end_all("input over");
+	acp_close();
+	for (int i = 0; i < 4; i++)
+		uv_run(&fuzz_loop, UV_RUN_NOWAIT);
+	session_free_all();
+	store_close(st);
+	fuzz_ctx.store = NULL;
+	fuzz_unlink_db();
 	return 0;
 }
