@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "registry.h"
@@ -55,6 +56,7 @@ main(int argc, char **argv)
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	struct host_context ctx = { .loop = &loop, .state_dir = "/tmp", .runtime_dir = "/tmp" };
+	ctx.daemon = &core_host_ops;
 	host_context_set(&ctx);
 	defer_init(&loop);
 	if (loader_init() != 0)

@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "connect.h"
 #include "hearth.h"
+#include "loader.h"
 #include "paths.h"
 #include "xmalloc.h"
 
@@ -362,6 +363,66 @@ cmd_doctor_size(long long bytes)
 }
 
 /* The session store: there, readable, and sound by PRAGMA quick_check. */
+/*
+ * PRAGMA quick_check on the store, read-only. libsqlite3 is opened here, at run
+ * time, because only this command needs it: every other command starts without
+ * loading and relocating it. 0 with *verdict (malloc'd; "ok" when sound), or -1
+ * with *error (malloc'd).
+ */
+static int
+cmd_doctor_quick_check(const char *path, char **verdict, char **error)
+{
+	*verdict = *error = NULL;
+	if (loader_init() != 0) {
+		*error = xstrdup("cannot initialise libltdl");
+		return -1;
+	}
+	void *lib = loader_open("libsqlite3.so.0", error);
+	if (lib == NULL) {
+		loader_exit();
+		return -1;
+	}
+	int (*open_v2)(const char *, sqlite3 **, int, const char *) =
+		(int (*)(const char *, sqlite3 **, int, const char *))loader_sym(lib, "sqlite3_open_v2");
+	int (*busy)(sqlite3 *, int) = (int (*)(sqlite3 *, int))loader_sym(lib, "sqlite3_busy_timeout");
+	int (*prepare)(sqlite3 *, const char *, int, sqlite3_stmt **, const char **) =
+		(int (*)(sqlite3 *, const char *, int, sqlite3_stmt **, const char **))
+		loader_sym(lib, "sqlite3_prepare_v2");
+	int (*step)(sqlite3_stmt *) = (int (*)(sqlite3_stmt *))loader_sym(lib, "sqlite3_step");
+	const unsigned char *(*column)(sqlite3_stmt *, int) =
+		(const unsigned char *(*)(sqlite3_stmt *, int))loader_sym(lib, "sqlite3_column_text");
+	const char *(*errmsg)(sqlite3 *) = (const char *(*)(sqlite3 *))loader_sym(lib, "sqlite3_errmsg");
+	const char *(*errstr)(int) = (const char *(*)(int))loader_sym(lib, "sqlite3_errstr");
+	int (*finalize)(sqlite3_stmt *) = (int (*)(sqlite3_stmt *))loader_sym(lib, "sqlite3_finalize");
+	int (*close_db)(sqlite3 *) = (int (*)(sqlite3 *))loader_sym(lib, "sqlite3_close");
+	if (open_v2 == NULL || busy == NULL || prepare == NULL || step == NULL || column == NULL ||
+	    errmsg == NULL || errstr == NULL || finalize == NULL || close_db == NULL) {
+		*error = xstrdup("libsqlite3.so.0 lacks a function hearth needs");
+		loader_close(lib);
+		loader_exit();
+		return -1;
+	}
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int rc = open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK) {
+		busy(db, 2000);
+		rc = prepare(db, "PRAGMA quick_check", -1, &stmt, NULL);
+	}
+	if (rc == SQLITE_OK)
+		rc = step(stmt);
+	const unsigned char *v = rc == SQLITE_ROW ? column(stmt, 0) : NULL;
+	if (v != NULL)
+		*verdict = xstrdup((const char *)v);
+	else
+		*error = xstrdup(db != NULL ? errmsg(db) : errstr(rc));
+	finalize(stmt);
+	close_db(db);
+	loader_close(lib);
+	loader_exit();
+	return v != NULL ? 0 : -1;
+}
+
 static void
 cmd_doctor_store(struct cmd_doctor *d)
 {
@@ -384,27 +445,17 @@ cmd_doctor_store(struct cmd_doctor *d)
 		free(path);
 		return;
 	}
-	sqlite3 *db = NULL;
 	char *size = cmd_doctor_size((long long)st.st_size);
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-	sqlite3_stmt *stmt = NULL;
-	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(db, 2000);
-		rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, NULL);
-	}
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(stmt);
-	const char *verdict = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
-	if (verdict != NULL && strcmp(verdict, "ok") == 0)
+	char *verdict = NULL, *error = NULL;
+	if (cmd_doctor_quick_check(path, &verdict, &error) == 0 && strcmp(verdict, "ok") == 0)
 		cmd_doctor_line(d, DOCTOR_OK, "store", "%s (%s, quick_check ok)", path, size);
 	else if (verdict != NULL)
 		cmd_doctor_line(d, DOCTOR_FAIL, "store", "%s (%s): quick_check: %s", path, size,
 				verdict);
 	else
-		cmd_doctor_line(d, DOCTOR_FAIL, "store", "%s (%s): %s", path, size,
-				db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
+		cmd_doctor_line(d, DOCTOR_FAIL, "store", "%s (%s): %s", path, size, error);
+	free(verdict);
+	free(error);
 	free(size);
 	free(path);
 }

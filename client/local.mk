@@ -9,5 +9,6 @@ hearth_SOURCES = %D%/hearth.c %D%/hearth.h \
 	%D%/follow.c %D%/follow.h \
 	%D%/cmd_run.c %D%/cmd_sessions.c %D%/cmd_models.c %D%/cmd_attach.c \
 	%D%/cmd_acp.c %D%/cmd_stop.c %D%/cmd_doctor.c
-hearth_CFLAGS = $(core_libhearthcore_la_CFLAGS)
-hearth_LDADD = core/libhearthcore.la
+hearth_CFLAGS = $(core_libhearthhost_la_CFLAGS) $(SQLITE3_CFLAGS)
+# The host library only: the client never opens the store (no libsqlite3 to load).
+hearth_LDADD = core/libhearthhost.la

@@ -68,7 +68,7 @@ acp_iso8601(int64_t ms)
 static json_t *
 acp_config_options(struct session *s)
 {
-	char *dflt = agent_default_model();
+	char *dflt = models_default();
 	const char *current = s->model != NULL ? s->model : dflt != NULL ? dflt : "";
 	json_t *options = json_array();
 	json_t *seen = json_object();
@@ -77,21 +77,18 @@ acp_config_options(struct session *s)
 							 current));
 		json_object_set_new(seen, current, json_true());
 	}
-	for (size_t i = 0; acp_registry != NULL && i < acp_registry->n_modules; i++) {
-		struct module *p = acp_registry->modules[i];
-		if (p->kind != HEARTH_KIND_PROVIDER || !p->inited ||
-		    p->desc->provider->default_model == NULL ||
-		    p->desc->provider->default_model(p->state) == NULL)
-			continue;
-		char *v = xasprintf("%s/%s", p->name, p->desc->provider->default_model(p->state));
+	json_t *defaults = models_defaults();
+	size_t i;
+	json_t *d;
+	json_array_foreach(defaults, i, d) {
+		const char *v = json_string_value(d);
 		if (json_object_get(seen, v) == NULL) {
 			json_array_append_new(options, json_pack("{s:s,s:s}", "value", v, "name", v));
 			json_object_set_new(seen, v, json_true());
 		}
-		free(v);
 	}
+	json_decref(defaults);
 	/* Every listed model is a value (the list comes from the last refresh). */
-	size_t i;
 	json_t *m;
 	json_array_foreach(models_cached(), i, m) {
 		const char *v = json_string_value(json_object_get(m, "id"));
@@ -137,14 +134,14 @@ acp_initialize(struct hearth_conn *c, struct rpc_msg *m)
 	info->initialized = 1;
 	/* Echo the client's version when we speak it; else offer ours. */
 	conn_reply(c, m->id, json_pack(
-		"{s:i,s:{s:s,s:s,s:s},s:[],s:{s:b,s:{s:{},s:{},s:{},s:{}},s:{s:b,s:b,s:b},"
+		"{s:i,s:{s:s,s:s,s:s},s:[],s:{s:b,s:{s:{},s:{},s:{},s:{},s:{}},s:{s:b,s:b,s:b},"
 		"s:{s:b,s:b},s:{s:{s:b,s:b}}}}",
 		"protocolVersion", version == ACP_PROTOCOL_VERSION ? (int)version :
 				   ACP_PROTOCOL_VERSION,
 		"agentInfo", "name", "hearth", "title", "hearth", "version", PACKAGE_VERSION,
 		"authMethods",
 		"agentCapabilities", "loadSession", 1,
-		"sessionCapabilities", "list", "resume", "close", "delete",
+		"sessionCapabilities", "list", "resume", "close", "delete", "fork",
 		"promptCapabilities", "image", 1, "audio", 0, "embeddedContext", 1,
 		"mcpCapabilities", "http", 0, "sse", 0,
 		"_meta", "hearth", "seq", 1, "resync", 1));
@@ -177,7 +174,7 @@ acp_session_new(struct hearth_conn *c, struct rpc_msg *m)
 		model = json_string_value(json_object_get(meta, "model"));
 		struct module *p;
 		char *id = NULL;
-		if (model == NULL || agent_resolve_model(model, &p, &id, &why) != 0) {
+		if (model == NULL || models_resolve(model, &p, &id, &why) != 0) {
 			acp_invalid(c, m, why != NULL ? why : xstrdup("'_meta.hearth.model' must be "
 								      "a string"));
 			return;
@@ -200,7 +197,35 @@ acp_session_new(struct hearth_conn *c, struct rpc_msg *m)
 				       acp_config_options(s)));
 }
 
-/* session/load replays everything; session/resume only what the client missed. */
+/* A session/load or session/resume whose replay is under way. */
+struct acp_attach {
+	json_t *id;   /* owned: the request's id */
+};
+
+static void
+acp_attach_done_cb(void *arg, struct session *s, struct hearth_conn *c, int rc, int64_t last)
+{
+	struct acp_attach *a = arg;
+	if (rc == HEARTH_ECANCELED) {
+		/* The connection has gone: nobody to answer. */
+	} else if (rc == HEARTH_ENOENT) {
+		conn_reply_error(c, a->id, RPC_RESOURCE_NOT_FOUND, "session '%s' was deleted",
+				 s->id);
+	} else if (rc < 0) {
+		conn_reply_error(c, a->id, RPC_INTERNAL_ERROR, "%s", store_errmsg(session_store()));
+	} else {
+		conn_reply(c, a->id, json_pack("{s:o,s:{s:{s:I}}}", "configOptions",
+					       acp_config_options(s), "_meta", "hearth", "lastSeq",
+					       (json_int_t)acp_last_seq(s)));
+	}
+	json_decref(a->id);
+	free(a);
+}
+
+/*
+ * session/load replays everything; session/resume only what the client missed.
+ * The replay is paced by the connection's queue; the answer comes after it.
+ */
 static void
 acp_session_attach(struct hearth_conn *c, struct rpc_msg *m, int replay_all)
 {
@@ -219,14 +244,9 @@ acp_session_attach(struct hearth_conn *c, struct rpc_msg *m, int replay_all)
 		/* Resuming without a position replays nothing: ACP's resume has no replay. */
 		after = last != NULL ? json_integer_value(last) : acp_last_seq(s);
 	}
-	int64_t last = session_replay(s, c, after);
-	if (last < 0) {
-		conn_reply_error(c, m->id, RPC_INTERNAL_ERROR, "%s", store_errmsg(session_store()));
-		return;
-	}
-	session_follow(s, c);
-	conn_reply(c, m->id, json_pack("{s:o,s:{s:{s:I}}}", "configOptions", acp_config_options(s),
-				       "_meta", "hearth", "lastSeq", (json_int_t)acp_last_seq(s)));
+	struct acp_attach *a = xcalloc(1, sizeof *a);
+	a->id = json_deep_copy(m->id);
+	session_replay(s, c, after, acp_attach_done_cb, a);
 }
 
 static void
@@ -343,6 +363,123 @@ acp_session_delete(struct hearth_conn *c, struct rpc_msg *m)
 		conn_reply(c, m->id, NULL);
 }
 
+/*
+ * session/fork {sessionId, cwd?, mcpServers?}: a new session with a copy of the
+ * history, followed by the caller. A fork keeps its source's directory, and a
+ * session whose turn runs is not forked mid-step.
+ */
+static void
+acp_session_fork(struct hearth_conn *c, struct rpc_msg *m)
+{
+	const char *cwd = NULL;
+	json_t *servers;
+	char *why = NULL;
+	if (rpc_param_string(m->params, "cwd", 0, &cwd, &why) != 0 ||
+	    rpc_param_array(m->params, "mcpServers", 0, &servers, &why) != 0) {
+		acp_invalid(c, m, why);
+		return;
+	}
+	struct session *s = acp_session_param(c, m);
+	if (s == NULL)
+		return;
+	if (cwd != NULL && strcmp(cwd, s->cwd) != 0) {
+		conn_reply_error(c, m->id, RPC_INVALID_PARAMS, "a fork keeps its session's "
+				 "directory: cwd must be %s (or left out)", s->cwd);
+		return;
+	}
+	if (s->turn != NULL) {
+		conn_reply_error(c, m->id, RPC_INVALID_PARAMS, "session %s is busy: fork it "
+				 "when its turn has ended", s->id);
+		return;
+	}
+	char *id;
+	if (store_session_fork(session_store(), s->id, &id) != 0) {
+		conn_reply_error(c, m->id, RPC_INTERNAL_ERROR, "%s", store_errmsg(session_store()));
+		return;
+	}
+	struct session *f = session_find(id);
+	free(id);
+	if (f == NULL) {
+		conn_reply_error(c, m->id, RPC_INTERNAL_ERROR, "%s", store_errmsg(session_store()));
+		return;
+	}
+	log_info("session %s forked from %s", f->id, s->id);
+	session_follow(f, c);
+	conn_reply(c, m->id, json_pack("{s:s,s:o}", "sessionId", f->id, "configOptions",
+				       acp_config_options(f)));
+}
+
+#define ACP_TITLE_MAX 60 /* characters of an automatic title */
+
+/*
+ * A title from a prompt's text: its first non-blank line, blanks squeezed, cut to
+ * ACP_TITLE_MAX characters at a word when one ends late enough, with "…" when
+ * cut. Malloc'd, or NULL when the text has no visible character.
+ */
+static char *
+acp_title_from_text(const char *text)
+{
+	while (*text == ' ' || *text == '\t' || *text == '\r' || *text == '\n')
+		text++;
+	size_t cap = strlen(text) + 4, n = 0, chars = 0, last_space = 0;
+	char *t = xmalloc(cap);
+	int cut = 0;
+	for (const char *p = text; *p != '\0' && *p != '\n' && *p != '\r'; p++) {
+		int blank = *p == ' ' || *p == '\t';
+		if (blank && (n == 0 || t[n - 1] == ' '))
+			continue;
+		int lead = ((unsigned char)*p & 0xc0) != 0x80;
+		if (lead && chars == ACP_TITLE_MAX) {
+			cut = 1;
+			break;
+		}
+		chars += lead;
+		if (blank)
+			last_space = n;
+		t[n++] = blank ? ' ' : *p;
+	}
+	if (cut && last_space > n / 2)
+		n = last_space;
+	while (n > 0 && t[n - 1] == ' ')
+		n--;
+	if (n == 0) {
+		free(t);
+		return NULL;
+	}
+	if (cut) {
+		memcpy(t + n, "\xe2\x80\xa6", 3); /* … */
+		n += 3;
+	}
+	t[n] = '\0';
+	return t;
+}
+
+/* An untitled session is named after the first text of its first prompt. */
+static void
+acp_auto_title(struct session *s, const json_t *prompt)
+{
+	if (s->title != NULL)
+		return;
+	size_t i;
+	json_t *block;
+	json_array_foreach(prompt, i, block) {
+		const char *type = json_string_value(json_object_get(block, "type"));
+		const char *text = json_string_value(json_object_get(block, "text"));
+		char *title = type != NULL && strcmp(type, "text") == 0 && text != NULL ?
+			acp_title_from_text(text) : NULL;
+		if (title == NULL)
+			continue;
+		if (session_set_title(s, title) == 0) {
+			json_t *u = json_pack("{s:s,s:s}", "sessionUpdate", "session_info_update",
+					      "title", title);
+			session_emit(s, u);
+			json_decref(u);
+		}
+		free(title);
+		return;
+	}
+}
+
 static void
 acp_session_prompt(struct hearth_conn *c, struct rpc_msg *m)
 {
@@ -358,6 +495,8 @@ acp_session_prompt(struct hearth_conn *c, struct rpc_msg *m)
 	session_follow(s, c);
 	if (agent_prompt(s, prompt, c, m->id, &why) != 0)
 		acp_invalid(c, m, why);
+	else
+		acp_auto_title(s, prompt);
 }
 
 static void
@@ -401,7 +540,7 @@ acp_set_config_option(struct hearth_conn *c, struct rpc_msg *m)
 	}
 	struct module *p;
 	char *model_id = NULL;
-	if (agent_resolve_model(value, &p, &model_id, &why) != 0) {
+	if (models_resolve(value, &p, &model_id, &why) != 0) {
 		acp_invalid(c, m, why);
 		return;
 	}
@@ -551,6 +690,7 @@ static const struct {
 	{ "session/list", acp_session_list, 0 },
 	{ "session/close", acp_session_close, 0 },
 	{ "session/delete", acp_session_delete, 0 },
+	{ "session/fork", acp_session_fork, 0 },
 	{ "session/prompt", acp_session_prompt, 0 },
 	{ "session/cancel", acp_session_cancel, 1 },
 	{ "session/set_config_option", acp_set_config_option, 0 },

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "http.h"
 #include "loader.h"
@@ -133,7 +134,8 @@ hearthd_open_core(struct hearthd *d, const char *state_dir)
 	hearthd_self = d;
 	acp_init(d->registry, hearthd_client_shutdown);
 	static const struct host_conn_ops ops = {
-		.open = conn_open, .send = conn_send, .close = conn_close };
+		.open = conn_open, .send = conn_send, .close = conn_close, .flow = conn_flow,
+		.pause = conn_pause };
 	host_set_conn_ops(&ops);
 	return 0;
 }
@@ -330,6 +332,7 @@ main(int argc, char **argv)
 	struct host_context ctx = { .loop = &d.loop, .state_dir = state_dir,
 				    .runtime_dir = runtime_dir };
 	uv_loop_init(&d.loop);
+	ctx.daemon = &core_host_ops;
 	host_context_set(&ctx);
 
 	int status = 0;

@@ -17,8 +17,6 @@
 #include "proc.h"
 #include "registry.h"
 #include "sse.h"
-#include "store.h"
-#include "tools.h"
 #include "xmalloc.h"
 
 struct hearth_timer {
@@ -325,33 +323,33 @@ static int
 host_kv_get(const struct hearth_host *h, const char *key, char **value, size_t *len)
 {
 	*value = NULL;
-	if (host_ctx->store == NULL)
+	if (host_ctx->store == NULL || host_ctx->daemon == NULL)
 		return HEARTH_ENOTSUP;
-	int rc = store_kv_get(host_ctx->store, host_module(h)->who, key, value, len);
+	int rc = host_ctx->daemon->kv_get(host_ctx->store, host_module(h)->who, key, value, len);
 	if (rc != 0 && rc != HEARTH_ENOENT)
-		host_log(h, HEARTH_LOG_ERROR, "%s", store_errmsg(host_ctx->store));
+		host_log(h, HEARTH_LOG_ERROR, "%s", host_ctx->daemon->errmsg(host_ctx->store));
 	return rc;
 }
 
 static int
 host_kv_put(const struct hearth_host *h, const char *key, const void *value, size_t len)
 {
-	if (host_ctx->store == NULL)
+	if (host_ctx->store == NULL || host_ctx->daemon == NULL)
 		return HEARTH_ENOTSUP;
-	int rc = store_kv_put(host_ctx->store, host_module(h)->who, key, value, len);
+	int rc = host_ctx->daemon->kv_put(host_ctx->store, host_module(h)->who, key, value, len);
 	if (rc != 0)
-		host_log(h, HEARTH_LOG_ERROR, "%s", store_errmsg(host_ctx->store));
+		host_log(h, HEARTH_LOG_ERROR, "%s", host_ctx->daemon->errmsg(host_ctx->store));
 	return rc;
 }
 
 static int
 host_kv_delete(const struct hearth_host *h, const char *key)
 {
-	if (host_ctx->store == NULL)
+	if (host_ctx->store == NULL || host_ctx->daemon == NULL)
 		return HEARTH_ENOTSUP;
-	int rc = store_kv_delete(host_ctx->store, host_module(h)->who, key);
+	int rc = host_ctx->daemon->kv_delete(host_ctx->store, host_module(h)->who, key);
 	if (rc != 0 && rc != HEARTH_ENOENT)
-		host_log(h, HEARTH_LOG_ERROR, "%s", store_errmsg(host_ctx->store));
+		host_log(h, HEARTH_LOG_ERROR, "%s", host_ctx->daemon->errmsg(host_ctx->store));
 	return rc;
 }
 
@@ -390,10 +388,59 @@ host_conn_close(struct hearth_conn *c)
 		host_conn->close(c);
 }
 
+static int
+host_conn_flow(struct hearth_conn *c, size_t queue_max, void (*on_drain)(void *arg))
+{
+	if (c == NULL)
+		return HEARTH_EINVAL;
+	return host_conn != NULL && host_conn->flow != NULL ?
+	       host_conn->flow(c, queue_max, on_drain) : HEARTH_ENOTSUP;
+}
+
+static void
+host_conn_pause(struct hearth_conn *c, int paused)
+{
+	if (c != NULL && host_conn != NULL && host_conn->pause != NULL)
+		host_conn->pause(c, paused);
+}
+
 
 static void
 host_tools_changed(const struct hearth_host *h)
 {
+	if (host_ctx == NULL || host_ctx->daemon == NULL) {
+		host_unavailable(h, "tools_changed");
+		return;
+	}
+	host_ctx->daemon->tools_changed(host_module(h));
+}
+
+/* Tool calls exist only in the daemon: elsewhere there is no call to update. */
+static int
+host_tool_update(struct hearth_tool_call *call, const json_t *update)
+{
+	if (host_ctx == NULL || host_ctx->daemon == NULL)
+		return HEARTH_ENOTSUP;
+	return host_ctx->daemon->tool_update(call, update);
+}
+
+static void
+host_tool_finish(struct hearth_tool_call *call, json_t *result)
+{
+	if (host_ctx == NULL || host_ctx->daemon == NULL) {
+		log_msg("host", HEARTH_LOG_ERROR, "tool_finish without tool calls in this program");
+		json_decref(result);
+		return;
+	}
+	host_ctx->daemon->tool_finish(call, result);
+}
+
+static int
+host_path_allowed(struct hearth_tool_call *call, const char *path, int write)
+{
+	if (host_ctx == NULL || host_ctx->daemon == NULL)
+		return HEARTH_EPERM;
+	return host_ctx->daemon->path_allowed(call, path, write);
 }
 
 static struct hearth_sse *
@@ -464,10 +511,10 @@ host_new(struct module *m)
 		.conn_open = host_conn_open,
 		.conn_send = host_conn_send,
 		.conn_close = host_conn_close,
-		.tool_update = tools_host_update,
-		.tool_finish = tools_host_finish,
+		.tool_update = host_tool_update,
+		.tool_finish = host_tool_finish,
 		.tools_changed = host_tools_changed,
-		.path_allowed = tools_host_path_allowed,
+		.path_allowed = host_path_allowed,
 		.sse_new = host_sse_new,
 		.sse_feed = sse_feed,
 		.sse_finish = sse_finish,
@@ -481,6 +528,8 @@ host_new(struct module *m)
 		.uv_loop = host_uv_loop,
 		.state_dir = host_state_dir,
 		.runtime_dir = host_runtime_dir,
+		.conn_flow = host_conn_flow,
+		.conn_pause = host_conn_pause,
 	};
 	struct host_impl *impl = xcalloc(1, sizeof *impl);
 	/* The members are const: the table is built whole and copied in once. */

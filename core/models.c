@@ -1,6 +1,7 @@
 /* models.c: the providers' model lists (see models.h). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,4 +212,127 @@ models_close(void)
 	models_cache = NULL;
 	json_decref(models_flat);
 	models_flat = NULL;
+}
+
+/* ------------------------------------------------------------ resolution -- */
+
+/* The provider's default model, or NULL when it names none. Borrowed. */
+static const char *
+models_provider_default(const struct module *m)
+{
+	if (m->kind != HEARTH_KIND_PROVIDER || !m->inited ||
+	    m->desc->provider->default_model == NULL)
+		return NULL;
+	return m->desc->provider->default_model(m->state);
+}
+
+char *
+models_default(void)
+{
+	struct module *fallback = NULL;
+	for (size_t i = 0; models_registry != NULL && i < models_registry->n_modules; i++) {
+		struct module *m = models_registry->modules[i];
+		const char *model = models_provider_default(m);
+		if (model == NULL)
+			continue;
+		if (m->desc->provider->has_credentials == NULL ||
+		    m->desc->provider->has_credentials(m->state))
+			return xasprintf("%s/%s", m->name, model);
+		if (fallback == NULL)
+			fallback = m;
+	}
+	return fallback != NULL ?
+		xasprintf("%s/%s", fallback->name, models_provider_default(fallback)) : NULL;
+}
+
+json_t *
+models_defaults(void)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; models_registry != NULL && i < models_registry->n_modules; i++) {
+		const struct module *m = models_registry->modules[i];
+		const char *model = models_provider_default(m);
+		if (model != NULL)
+			json_array_append_new(out, json_sprintf("%s/%s", m->name, model));
+	}
+	return out;
+}
+
+int
+models_resolve(const char *model, struct module **provider, char **model_id, char **error)
+{
+	char *dflt = NULL;
+	if (model == NULL) {
+		model = dflt = models_default();
+		if (model == NULL) {
+			*error = xstrdup("no model: no provider module is loaded that names a "
+					 "default model (load one in plugins.conf)");
+			return HEARTH_EINVAL;
+		}
+	}
+	const char *slash = strchr(model, '/');
+	if (slash == NULL || slash == model || slash[1] == '\0') {
+		*error = xasprintf("model '%s' is not of the form provider/model", model);
+		free(dflt);
+		return HEARTH_EINVAL;
+	}
+	char *pname = xstrndup(model, (size_t)(slash - model));
+	struct module *m = models_registry != NULL ?
+		registry_find(models_registry, HEARTH_KIND_PROVIDER, pname) : NULL;
+	if (m == NULL || !m->inited) {
+		*error = xasprintf("model '%s': no provider module '%s' is loaded", model, pname);
+		free(pname);
+		free(dflt);
+		return HEARTH_EINVAL;
+	}
+	free(pname);
+	*provider = m;
+	*model_id = xstrdup(slash + 1);
+	free(dflt);
+	return 0;
+}
+
+/* --------------------------------------------------------------- pricing -- */
+
+int64_t
+models_cost_micros(const struct module *provider, const char *model_id,
+		   const struct hearth_usage *u)
+{
+	char *key = xasprintf("price.%s", model_id);
+	const char *v = json_string_value(json_object_get(provider->conf->section, key));
+	free(key);
+	if (v == NULL)
+		return 0;
+	double p[4] = { 0, 0, 0, 0 };
+	int n = sscanf(v, "%lf , %lf , %lf , %lf", &p[0], &p[1], &p[2], &p[3]);
+	if (n < 2) {
+		log_warn("%s: price.%s = '%s' is not 'input, output[, cache read, cache write]' "
+			 "in dollars per million tokens", provider->who, model_id, v);
+		return 0;
+	}
+	if (n < 3)
+		p[2] = p[0];
+	if (n < 4)
+		p[3] = p[0];
+	/* tokens x dollars per million tokens = millionths of a dollar. */
+	double micros = (double)u->input_tokens * p[0] + (double)u->output_tokens * p[1] +
+			(double)u->cache_read_tokens * p[2] + (double)u->cache_write_tokens * p[3];
+	return (int64_t)(micros + 0.5);
+}
+
+json_int_t
+models_context_window(const struct module *provider, const char *model_id)
+{
+	char *id = xasprintf("%s/%s", provider->name, model_id);
+	json_int_t size = 0;
+	size_t i;
+	json_t *m;
+	json_array_foreach((json_t *)models_cached(), i, m) {
+		if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0) {
+			size = json_integer_value(json_object_get(m, "contextWindow"));
+			break;
+		}
+	}
+	free(id);
+	return size;
 }

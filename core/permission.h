@@ -16,9 +16,17 @@
  * matched against the call's subject: the command line for shell, the
  * project-relative path for file tools (what the tool's describe() says).
  *
- * The decision, first match wins: a deny pattern; an "always" answer remembered
+ * The decision, first match wins: the tool is not offered (its permission is
+ * deny: refused whatever else says); a deny pattern; an "always" answer remembered
  * for this project (the store); an allow pattern; an ask pattern; the tool's
  * permission.<tool> key; the tool's own default. Deny wins over allow.
+ *
+ * For a command line tool (kind "execute") the line is split into its simple
+ * commands (shellsplit.h). Deny and ask patterns match the whole line or any
+ * command read, those inside substitutions included. An allow pattern lets the
+ * line run only when the splitter read all of it, nothing is substituted, no
+ * command redirects output to a file, and every command matches one. A line the
+ * splitter cannot read asks, even under permission.<tool> = allow.
  */
 #ifndef HEARTH_PERMISSION_H
 #define HEARTH_PERMISSION_H

@@ -274,6 +274,20 @@ registry_check(struct registry *r, struct module *m)
 	return registry_check_vtable(r, m, sizes);
 }
 
+const char *
+registry_tool_problem(const struct hearth_tool_def *t)
+{
+	if (t->name == NULL || t->name[0] == '\0' || strlen(t->name) > REGISTRY_TOOL_NAME_MAX ||
+	    strspn(t->name, "abcdefghijklmnopqrstuvwxyz"
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(t->name))
+		return "has an invalid name";
+	json_error_t jerr;
+	json_t *schema = t->input_schema != NULL ? json_loads(t->input_schema, 0, &jerr) : NULL;
+	int ok = json_is_object(schema);
+	json_decref(schema);
+	return ok ? NULL : "input_schema is not a JSON object";
+}
+
 /* A tool module's tools: valid names and schemas, unique across all tool modules. */
 static int
 registry_check_tools(struct registry *r, struct module *m)
@@ -283,21 +297,15 @@ registry_check_tools(struct registry *r, struct module *m)
 
 	for (size_t i = 0; i < n; i++) {
 		const struct hearth_tool_def *t = &defs[i];
-		if (t->name == NULL || t->name[0] == '\0' ||
-		    strspn(t->name, "abcdefghijklmnopqrstuvwxyz"
-			   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(t->name)) {
+		const char *problem = registry_tool_problem(t);
+		if (problem != NULL && strcmp(problem, "has an invalid name") == 0) {
 			registry_error(r, "%s: module %s: tool %zu has an invalid name", m->path,
 				       m->who, i);
 			return -1;
 		}
-		json_error_t jerr;
-		json_t *schema = t->input_schema != NULL ?
-			json_loads(t->input_schema, 0, &jerr) : NULL;
-		int ok = json_is_object(schema);
-		json_decref(schema);
-		if (!ok) {
-			registry_error(r, "%s: module %s: tool '%s': input_schema is not a JSON "
-				       "object", m->path, m->who, t->name);
+		if (problem != NULL) {
+			registry_error(r, "%s: module %s: tool '%s': %s", m->path, m->who, t->name,
+				       problem);
 			return -1;
 		}
 		for (size_t j = 0; j < r->n_modules; j++) {

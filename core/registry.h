@@ -48,6 +48,13 @@ struct registry {
 	int stopped;               /* a module error stopped loading (stop_on_module_error) */
 };
 
+/* The longest tool name (what the vendors accept at most). */
+#define REGISTRY_TOOL_NAME_MAX 128
+
+struct hearth_tool_def;
+/* What is wrong with a tool definition ("has an invalid name", ...), or NULL. Static. */
+const char *registry_tool_problem(const struct hearth_tool_def *t);
+
 /* A new, empty registry for `conf` (borrowed). */
 struct registry *registry_new(const struct conf *conf);
 

@@ -19,6 +19,9 @@ static uv_timer_t session_checkpoint_timer;
 static uv_work_t session_checkpoint_work;
 static int session_checkpoint_running;
 
+static void session_replay_conn_gone(struct hearth_conn *c);
+static void session_replay_session_gone(struct session *s);
+
 void
 session_set_store(struct store *st, const char *path, uv_loop_t *loop)
 {
@@ -177,6 +180,7 @@ session_delete(struct session *s)
 		}
 	}
 	log_info("session %s deleted", s->id);
+	session_replay_session_gone(s);
 	session_free(s);
 	return 0;
 }
@@ -217,30 +221,50 @@ session_unfollow(struct session *s, struct hearth_conn *c)
 void
 session_conn_gone(struct hearth_conn *c)
 {
+	session_replay_conn_gone(c);
 	for (struct session *s = session_list; s != NULL; s = s->next)
 		session_unfollow(s, c);
 }
 
-void
-session_send_update(struct hearth_conn *c, const char *session_id, int64_t seq,
-		    const json_t *update)
+/* The session/update notification of one stored update, serialized; free it. */
+static char *
+session_update_text(const char *session_id, int64_t seq, const json_t *update, size_t *len)
 {
 	json_t *params = json_pack("{s:s,s:O,s:{s:{s:I}}}", "sessionId", session_id, "update",
 				   update, "_meta", "hearth", "seq", (json_int_t)seq);
 	json_t *n = rpc_notification("session/update", params);
-	conn_write(c, n);
+	char *text = rpc_dump(n, len);
 	json_decref(n);
+	return text;
 }
 
+/* Serialized once for every follower. A follower whose copy is dropped (its queue
+ * is full) gets no more until it resumes: what it sees stays a gapless prefix. */
 static void
-session_broadcast(struct session *s, int64_t seq, const json_t *update)
+session_broadcast(struct session *s, int64_t seq, const json_t *update,
+		  const struct hearth_conn *except)
 {
-	for (struct session_follower *f = s->followers; f != NULL; f = f->next)
-		session_send_update(f->conn, s->id, seq, update);
+	char *text = NULL;
+	size_t len = 0;
+	for (struct session_follower *f = s->followers; f != NULL; f = f->next) {
+		if (f->stale || f->conn == except)
+			continue;
+		if (text == NULL)
+			text = session_update_text(s->id, seq, update, &len);
+		if (conn_queue(f->conn, text, len, 1) == HEARTH_ELIMIT)
+			f->stale = 1;
+	}
+	free(text);
 }
 
 int64_t
 session_emit(struct session *s, const json_t *update)
+{
+	return session_emit_except(s, update, NULL);
+}
+
+int64_t
+session_emit_except(struct session *s, const json_t *update, const struct hearth_conn *except)
 {
 	const char *type = json_string_value(json_object_get(update, "sessionUpdate"));
 	int64_t seq = store_event_append(session_st, s->id, type != NULL ? type : "update",
@@ -252,12 +276,14 @@ session_emit(struct session *s, const json_t *update)
 	session_dirty();
 	if (store_in_transaction(session_st)) {
 		/* Said only once committed: session_commit() sends it. */
-		json_array_append_new(session_pending, json_pack("{s:s,s:I,s:O}", "id", s->id,
+		/* The connection to skip is compared, never followed: kept as a number. */
+		json_array_append_new(session_pending, json_pack("{s:s,s:I,s:O,s:I}", "id", s->id,
 								 "seq", (json_int_t)seq,
-								 "update", update));
+								 "update", update, "except",
+								 (json_int_t)(uintptr_t)except));
 		return seq;
 	}
-	session_broadcast(s, seq, update);
+	session_broadcast(s, seq, update, except);
 	return seq;
 }
 
@@ -286,7 +312,9 @@ session_commit(void)
 			struct session *s = session_find(json_string_value(json_object_get(p, "id")));
 			if (s != NULL)
 				session_broadcast(s, json_integer_value(json_object_get(p, "seq")),
-						  json_object_get(p, "update"));
+						  json_object_get(p, "update"),
+						  (const struct hearth_conn *)(uintptr_t)json_integer_value(
+							  json_object_get(p, "except")));
 		}
 	}
 	json_decref(pending);
@@ -300,31 +328,188 @@ session_rollback(void)
 	json_array_clear(session_pending);
 }
 
-struct session_replay_ctx {
+/* ---------------------------------------------------------------- replays -- */
+
+/* One replay to one connection; queued behind the earlier ones to that connection. */
+struct session_replay {
+	struct session *s;
 	struct hearth_conn *conn;
-	const char *id;
-	int64_t last;
+	int64_t last;                /* the last seq queued */
+	char *held;                  /* owned: the next update, waiting for room */
+	size_t held_len;
+	int64_t held_seq;
+	int was_following;
+	int started;
+	session_replay_fn done;
+	void *arg;
+	struct session_replay *next;
 };
 
+static struct session_replay *session_replays;   /* oldest first */
+
+static struct session_follower *
+session_follower_of(struct session *s, struct hearth_conn *c)
+{
+	for (struct session_follower *f = s->followers; f != NULL; f = f->next)
+		if (f->conn == c)
+			return f;
+	return NULL;
+}
+
+static void session_replay_run(struct session_replay *r);
+
+static void
+session_replay_unlink(struct session_replay *r)
+{
+	for (struct session_replay **pp = &session_replays; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			return;
+		}
+	}
+}
+
+/* The first replay to this connection still waiting, if none runs. */
+static void
+session_replay_next(struct hearth_conn *c)
+{
+	for (struct session_replay *r = session_replays; r != NULL; r = r->next) {
+		if (r->conn != c)
+			continue;
+		if (!r->started)
+			session_replay_run(r);
+		return;
+	}
+}
+
+static void
+session_replay_finish(struct session_replay *r, int rc)
+{
+	struct session_follower *f = session_follower_of(r->s, r->conn);
+	if (rc == 0 && f != NULL)
+		f->stale = 0;   /* caught up: the live updates follow on */
+	else if (rc != 0 && !r->was_following)
+		session_unfollow(r->s, r->conn);
+	session_replay_unlink(r);
+	struct hearth_conn *c = r->conn;
+	r->done(r->arg, r->s, c, rc, r->last);
+	free(r->held);
+	free(r);
+	session_replay_next(c);
+}
+
+static void
+session_replay_room_cb(void *arg, struct hearth_conn *c)
+{
+	session_replay_run(arg);
+}
+
+/* Queue one stored update if it fits; else hold it and stop the walk (1). */
 static int
 session_replay_cb(void *arg, int64_t seq, const char *type, const json_t *payload)
 {
-	struct session_replay_ctx *r = arg;
-	session_send_update(r->conn, r->id, seq, payload);
+	struct session_replay *r = arg;
+	size_t len;
+	char *text = session_update_text(r->s->id, seq, payload, &len);
+	if (!conn_has_room(r->conn, len)) {
+		r->held = text;
+		r->held_len = len;
+		r->held_seq = seq;
+		return 1;
+	}
+	int rc = conn_queue(r->conn, text, len, 0);
+	free(text);
+	if (rc != 0)
+		return 2;   /* the connection is going: its conn_gone drops this replay */
 	r->last = seq;
 	return 0;
 }
 
-int64_t
-session_replay(struct session *s, struct hearth_conn *c, int64_t after_seq)
+/* One batch: as much as fits in the connection's queue, then wait for room. */
+static void
+session_replay_run(struct session_replay *r)
 {
-	struct session_replay_ctx r = { .conn = c, .id = s->id, .last = after_seq };
-	int rc = store_events_since(session_st, s->id, after_seq, session_replay_cb, &r);
-	if (rc < 0) {
-		log_error("%s", store_errmsg(session_st));
-		return rc;
+	r->started = 1;
+	if (r->held != NULL) {
+		if (!conn_has_room(r->conn, r->held_len)) {
+			conn_on_room(r->conn, r->held_len, session_replay_room_cb, r);
+			return;
+		}
+		int rc = conn_queue(r->conn, r->held, r->held_len, 0);
+		free(r->held);
+		r->held = NULL;
+		if (rc != 0)
+			return;
+		r->last = r->held_seq;
 	}
-	return r.last;
+	int rc = store_events_since(session_st, r->s->id, r->last, session_replay_cb, r);
+	if (rc == 1) {
+		conn_on_room(r->conn, r->held_len, session_replay_room_cb, r);
+	} else if (rc < 0) {
+		log_error("%s", store_errmsg(session_st));
+		session_replay_finish(r, rc);
+	} else if (rc == 0) {
+		session_replay_finish(r, 0);
+	}
+}
+
+void
+session_replay(struct session *s, struct hearth_conn *c, int64_t after_seq,
+	       session_replay_fn done, void *arg)
+{
+	struct session_replay *r = xcalloc(1, sizeof *r);
+	r->s = s;
+	r->conn = c;
+	r->last = after_seq;
+	r->done = done;
+	r->arg = arg;
+	struct session_follower *f = session_follower_of(s, c);
+	r->was_following = f != NULL;
+	if (f == NULL) {
+		session_follow(s, c);
+		f = session_follower_of(s, c);
+	}
+	f->stale = 1;   /* no live update until the replay has caught up */
+	int busy = 0;
+	struct session_replay **pp = &session_replays;
+	for (; *pp != NULL; pp = &(*pp)->next)
+		busy |= (*pp)->conn == c;
+	*pp = r;
+	if (!busy)
+		session_replay_run(r);
+}
+
+/* A connection has gone: its replays end with HEARTH_ECANCELED. */
+static void
+session_replay_conn_gone(struct hearth_conn *c)
+{
+	for (struct session_replay **pp = &session_replays; *pp != NULL;) {
+		struct session_replay *r = *pp;
+		if (r->conn != c) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		r->done(r->arg, r->s, c, HEARTH_ECANCELED, r->last);
+		free(r->held);
+		free(r);
+	}
+}
+
+/* The session is being deleted: its replays end with HEARTH_ENOENT. */
+static void
+session_replay_session_gone(struct session *s)
+{
+	for (struct session_replay *r = session_replays, *next; r != NULL; r = next) {
+		next = r->next;
+		if (r->s != s)
+			continue;
+		if (r->started)
+			conn_on_room(r->conn, 0, NULL, NULL);
+		r->was_following = 1;   /* session_free drops the followers */
+		session_replay_finish(r, HEARTH_ENOENT);
+		next = session_replays;   /* finish may have started (and ended) others */
+	}
 }
 
 int

@@ -25,6 +25,9 @@ struct turn;
 
 struct session_follower {
 	struct hearth_conn *conn;
+	/* 1: gets no live updates: one was dropped (its queue was full), or a replay
+	 * to it is under way; cleared when a replay to it completes. */
+	int stale;
 	struct session_follower *next;
 };
 
@@ -60,7 +63,8 @@ struct session *session_find(const char *id);
  * message the caller frees.
  */
 struct session *session_create(const char *cwd, const char *model, char **error);
-/* Delete a session from the store and memory; it must have no running turn. */
+/* Delete a session from the store and memory; it must have no running turn. Its
+ * replays under way end (done gets HEARTH_ENOENT). */
 int session_delete(struct session *s);
 
 /* Start or stop sending the session's updates to a connection. */
@@ -76,6 +80,9 @@ void session_conn_gone(struct hearth_conn *c);
  * logging (then nothing was sent: what is not stored is not said).
  */
 int64_t session_emit(struct session *s, const json_t *update);
+/* The same, but not sent to `except` (the connection that said it: a prompt's echo). */
+int64_t session_emit_except(struct session *s, const json_t *update,
+			    const struct hearth_conn *except);
 /*
  * Group writes in one store transaction. Updates emitted inside it are sent only
  * after session_commit() has committed them; if the commit fails, they are never
@@ -85,12 +92,23 @@ int session_begin(void);
 int session_commit(void);
 void session_rollback(void);
 
-/* Send one stored update to one connection (for replays). */
-void session_send_update(struct hearth_conn *c, const char *session_id, int64_t seq,
-			 const json_t *update);
-/* Send the stored updates after `after_seq` to one connection. Returns the last seq sent
- * (or after_seq), or a negative HEARTH_E*. */
-int64_t session_replay(struct session *s, struct hearth_conn *c, int64_t after_seq);
+/*
+ * Replay the stored updates after `after_seq` to a connection, then make it a
+ * follower that gets the live ones: what session/load and session/resume do. The
+ * connection follows the session at once but gets no live update of it until the
+ * replay is done (so what it sees is gapless and in order). The replay is paced by
+ * the connection's queue (conn_has_room): it never overflows it, and a single
+ * update of any size goes. Replays to one connection run one after the other.
+ *
+ * done(arg, s, c, rc, last) runs once, possibly before session_replay returns:
+ * rc 0 and the last seq sent (or after_seq), or a negative HEARTH_E* after
+ * logging (the store failed, or the session was deleted: HEARTH_ENOENT), or
+ * HEARTH_ECANCELED when the connection went away first (nothing to answer then).
+ */
+typedef void (*session_replay_fn)(void *arg, struct session *s, struct hearth_conn *c, int rc,
+				  int64_t last);
+void session_replay(struct session *s, struct hearth_conn *c, int64_t after_seq,
+		    session_replay_fn done, void *arg);
 
 /* Change and store a field. */
 int session_set_status(struct session *s, enum store_status status);

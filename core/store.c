@@ -154,6 +154,11 @@ enum store_stmt_id {
 	ST_KV_DELETE,
 	ST_PERM_GET,
 	ST_PERM_PUT,
+	ST_FORK_SESSION,
+	ST_FORK_MESSAGE_IDS,
+	ST_FORK_MESSAGE,
+	ST_FORK_PARTS,
+	ST_FORK_EVENTS,
 	ST_COUNT
 };
 
@@ -170,6 +175,29 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_SAVEPOINT] = "SAVEPOINT store_op",
 	[ST_RELEASE] = "RELEASE store_op",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO store_op",
+	/* Forks: ?1 the source, ?2 the copy; a turn cut short stays marked so. */
+	[ST_FORK_SESSION] =
+		"INSERT INTO sessions (id, title, cwd, model, status, created_at, updated_at,"
+		" last_seq, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens,"
+		" cache_write_tokens, cost_micros)"
+		" SELECT ?2, title, cwd, model, CASE WHEN status IN ('running', 'waiting')"
+		" THEN 'interrupted' ELSE status END, ?3, ?3, last_seq, input_tokens,"
+		" output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens,"
+		" cost_micros FROM sessions WHERE id = ?1",
+	[ST_FORK_MESSAGE_IDS] = "SELECT id FROM messages WHERE session_id = ?1 ORDER BY idx",
+	[ST_FORK_MESSAGE] =
+		"INSERT INTO messages (id, session_id, idx, role, model, created_at, finish,"
+		" input_tokens, output_tokens, reasoning_tokens, cache_read_tokens,"
+		" cache_write_tokens, cost_micros)"
+		" SELECT ?3, ?2, idx, role, model, created_at, finish, input_tokens,"
+		" output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens,"
+		" cost_micros FROM messages WHERE id = ?1",
+	[ST_FORK_PARTS] =
+		"INSERT INTO parts (message_id, idx, type, data)"
+		" SELECT ?2, idx, type, data FROM parts WHERE message_id = ?1",
+	[ST_FORK_EVENTS] =
+		"INSERT INTO events (session_id, seq, type, payload, created_at)"
+		" SELECT ?2, seq, type, payload, created_at FROM events WHERE session_id = ?1",
 	[ST_SESSION_INSERT] =
 		"INSERT INTO sessions (id, title, cwd, model, status, created_at, updated_at)"
 		" VALUES (?1, ?2, ?3, ?4, 'idle', ?5, ?5)",
@@ -1176,6 +1204,101 @@ store_session_delete(struct store *st, const char *id)
 	return 0;
 }
 
+/* Run statement id with text parameters a, b and c (NULL: unbound); SQLITE_DONE or the error. */
+static int
+store_fork_step(struct store *st, enum store_stmt_id id, const char *a, const char *b,
+		const char *c, int64_t now)
+{
+	int rc;
+	sqlite3_stmt *s = store_stmt(st, id, &rc);
+	if (s == NULL)
+		return rc;
+	rc = sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(s, 2, b, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK && id == ST_FORK_SESSION)
+		rc = sqlite3_bind_int64(s, 3, now);
+	else if (rc == SQLITE_OK && c != NULL)
+		rc = sqlite3_bind_text(s, 3, c, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	store_done(s);
+	return rc;
+}
+
+int
+store_session_fork(struct store *st, const char *id, char **id_out)
+{
+	static const char op[] = "forking session";
+	int err;
+	*id_out = NULL;
+	if ((err = store_check_str(st, op, "session id", id, 0)) != 0 ||
+	    (err = store_writable(st)) != 0)
+		return err;
+	char *nid = store_new_id("ses_");
+	if (nid == NULL)
+		return store_fail(st, HEARTH_EIO, "%s %s: getrandom: %s", op, id, strerror(errno));
+	char **mids = NULL;
+	size_t n = 0;
+	int code;
+	int rc = store_op_begin(st);
+	if (rc != SQLITE_OK)
+		goto sqlfail;
+	if ((rc = store_fork_step(st, ST_FORK_SESSION, id, nid, NULL, store_now(st))) !=
+	    SQLITE_DONE)
+		goto sqlfail;
+	if (sqlite3_changes(st->db) == 0) {
+		code = store_fail(st, HEARTH_ENOENT, "%s %s: no such session", op, id);
+		goto abort;
+	}
+	/* The message ids first: the copies are inserted while nothing reads. */
+	sqlite3_stmt *s = store_stmt(st, ST_FORK_MESSAGE_IDS, &rc);
+	if (s == NULL)
+		goto sqlfail;
+	rc = sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		mids = xreallocarray(mids, n + 1, sizeof *mids);
+		mids[n++] = store_col_dup(s, 0);
+		rc = SQLITE_OK;
+	}
+	store_done(s);
+	if (rc != SQLITE_DONE)
+		goto sqlfail;
+	for (size_t i = 0; i < n; i++) {
+		char *mid = store_new_id("msg_");
+		if (mid == NULL) {
+			code = store_fail(st, HEARTH_EIO, "%s %s: getrandom: %s", op, id,
+					  strerror(errno));
+			goto abort;
+		}
+		rc = store_fork_step(st, ST_FORK_MESSAGE, mids[i], nid, mid, 0);
+		if (rc == SQLITE_DONE)
+			rc = store_fork_step(st, ST_FORK_PARTS, mids[i], mid, NULL, 0);
+		free(mid);
+		if (rc != SQLITE_DONE)
+			goto sqlfail;
+	}
+	if ((rc = store_fork_step(st, ST_FORK_EVENTS, id, nid, NULL, 0)) != SQLITE_DONE)
+		goto sqlfail;
+	if ((rc = store_op_commit(st)) != SQLITE_OK)
+		goto sqlfail;
+	for (size_t i = 0; i < n; i++)
+		free(mids[i]);
+	free(mids);
+	*id_out = nid;
+	return 0;
+
+sqlfail:
+	code = store_sqlfail(st, rc, "%s %s", op, id);
+abort:
+	store_op_abort(st);
+	for (size_t i = 0; i < n; i++)
+		free(mids[i]);
+	free(mids);
+	free(nid);
+	return code;
+}
+
 int
 store_mark_interrupted(struct store *st)
 {
@@ -1849,7 +1972,15 @@ store_message_finish(struct store *st, const char *message_id, enum hearth_finis
 json_t *
 store_history(struct store *st, const char *session_id)
 {
+	return store_history_ids(st, session_id, NULL);
+}
+
+json_t *
+store_history_ids(struct store *st, const char *session_id, json_t **ids_out)
+{
 	static const char op[] = "reading the history of session";
+	if (ids_out != NULL)
+		*ids_out = NULL;
 	if (store_check_str(st, op, "session id", session_id, 0) != 0)
 		return NULL;
 	int exists = store_session_exists(st, session_id, op);
@@ -1860,6 +1991,7 @@ store_history(struct store *st, const char *session_id)
 		return NULL;
 	}
 	json_t *messages = json_array();
+	json_t *ids = ids_out != NULL ? json_array() : NULL;
 	json_t *parts = NULL;   /* the current message's, borrowed from it */
 	int64_t cur = -1;
 	int failed = 0;
@@ -1879,6 +2011,9 @@ store_history(struct store *st, const char *session_id)
 						      json_pack("{s:s, s:o}", "role",
 								role != NULL ? role : "",
 								"parts", parts));
+				if (ids != NULL)
+					json_array_append_new(ids, json_string(
+						(const char *)sqlite3_column_text(s, 1)));
 				cur = midx;
 			}
 			if (sqlite3_column_type(s, 4) == SQLITE_NULL)
@@ -1905,8 +2040,11 @@ store_history(struct store *st, const char *session_id)
 	}
 	if (failed) {
 		json_decref(messages);
+		json_decref(ids);
 		return NULL;
 	}
+	if (ids_out != NULL)
+		*ids_out = ids;
 	return messages;
 }
 

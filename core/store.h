@@ -195,6 +195,13 @@ int store_session_list(struct store *st, const char *cwd, size_t limit,
 int store_session_set_title(struct store *st, const char *id, const char *title);
 int store_session_set_model(struct store *st, const char *id, const char *model);
 int store_session_set_status(struct store *st, const char *id, enum store_status status);
+/*
+ * Copy session `id` with its messages (new ids), parts, events (same sequence
+ * numbers) and usage into a new session, in one transaction; a running or waiting
+ * source's copy is interrupted. The new id goes to *id_out (malloc'd, the caller
+ * frees it). HEARTH_ENOENT if there is no such session.
+ */
+int store_session_fork(struct store *st, const char *id, char **id_out);
 /* Delete a session with its messages, parts and events. HEARTH_ENOENT if absent. */
 int store_session_delete(struct store *st, const char *id);
 /* Turn every running or waiting session into interrupted (at daemon start-up;
@@ -305,6 +312,8 @@ int store_message_finish(struct store *st, const char *message_id, enum hearth_f
  * reference, or NULL on error (store_errmsg(); an unknown session is an error).
  */
 json_t *store_history(struct store *st, const char *session_id);
+/* The same, and *ids_out (a new array) the id of each message, in the same order. */
+json_t *store_history_ids(struct store *st, const char *session_id, json_t **ids_out);
 
 int store_session_usage(struct store *st, const char *session_id, struct store_usage *out);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "defer.h"
 #include "log.h"
 #include "permission.h"
@@ -25,6 +26,38 @@ struct tools_call {
 };
 
 static struct registry *tools_registry;
+
+/*
+ * Names refused by tools_changed(): a module that starts offering a name another
+ * module offers, or an invalid one, keeps the rest of its tools; those names are
+ * left out of tools_list() and tools_lookup() until a later change drops them.
+ */
+struct tools_refused {
+	struct module *m;       /* borrowed */
+	char **names;           /* owned */
+	size_t n;
+};
+static struct tools_refused *tools_refused;
+static size_t tools_n_refused;
+
+static struct tools_refused *
+tools_refused_of(const struct module *m)
+{
+	for (size_t i = 0; i < tools_n_refused; i++)
+		if (tools_refused[i].m == m)
+			return &tools_refused[i];
+	return NULL;
+}
+
+static int
+tools_is_refused(const struct module *m, const char *name)
+{
+	const struct tools_refused *r = tools_refused_of(m);
+	for (size_t i = 0; r != NULL && i < r->n; i++)
+		if (strcmp(r->names[i], name) == 0)
+			return 1;
+	return 0;
+}
 
 void
 tools_set_registry(struct registry *r)
@@ -53,6 +86,8 @@ tools_list(void)
 		const struct hearth_tool_def *defs = NULL;
 		size_t n = m->desc->tool->list(m->state, &defs);
 		for (size_t j = 0; j < n; j++) {
+			if (tools_is_refused(m, defs[j].name))
+				continue;
 			json_t *schema = json_loads(defs[j].input_schema, 0, NULL);
 			json_array_append_new(out, json_pack(
 				"{s:s,s:s,s:o,s:s,s:s,s:b,s:s}", "name", defs[j].name,
@@ -77,7 +112,7 @@ tools_lookup(const char *name, struct module **mp, const struct hearth_tool_def 
 		const struct hearth_tool_def *defs = NULL;
 		size_t n = m->desc->tool->list(m->state, &defs);
 		for (size_t j = 0; j < n; j++) {
-			if (strcmp(defs[j].name, name) == 0) {
+			if (strcmp(defs[j].name, name) == 0 && !tools_is_refused(m, name)) {
 				*mp = m;
 				*dp = &defs[j];
 				return 0;
@@ -280,4 +315,98 @@ tools_host_path_allowed(struct hearth_tool_call *call, const char *path, int wri
 	if (call == NULL || path == NULL || path[0] != '/' || c->module == NULL)
 		return HEARTH_EPERM;
 	return permission_path_allowed(c->module, c->cwd, path, write);
+}
+
+/* ------------------------------------------------------- tools_changed -- */
+
+/* Does a module other than m offer `name` (and not as a refused name)? Its who, or NULL. */
+static const char *
+tools_offered_elsewhere(const struct module *m, const char *name)
+{
+	for (size_t i = 0; tools_registry != NULL && i < tools_registry->n_modules; i++) {
+		struct module *o = tools_registry->modules[i];
+		if (o == m || o->kind != HEARTH_KIND_TOOL || !o->inited)
+			continue;
+		const struct hearth_tool_def *defs = NULL;
+		size_t n = o->desc->tool->list(o->state, &defs);
+		for (size_t j = 0; j < n; j++)
+			if (strcmp(defs[j].name, name) == 0 && !tools_is_refused(o, name))
+				return o->who;
+	}
+	return NULL;
+}
+
+static void
+tools_notify_cb(struct hearth_conn *c, void *arg)
+{
+	struct conn_info *info = conn_info(c);
+	if (info->initialized && !info->closed)
+		conn_write(c, arg);
+}
+
+void
+tools_changed(struct module *m)
+{
+	if (m == NULL || m->kind != HEARTH_KIND_TOOL || !m->inited)
+		return;
+	struct tools_refused *r = tools_refused_of(m);
+	if (r == NULL) {
+		tools_refused = xreallocarray(tools_refused, tools_n_refused + 1,
+					      sizeof *tools_refused);
+		r = &tools_refused[tools_n_refused++];
+		*r = (struct tools_refused){ .m = m };
+	}
+	for (size_t i = 0; i < r->n; i++)
+		free(r->names[i]);
+	r->n = 0;
+
+	const struct hearth_tool_def *defs = NULL;
+	size_t n = m->desc->tool->list(m->state, &defs);
+	json_t *offered = json_array(), *refused = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const char *name = defs[i].name != NULL ? defs[i].name : "";
+		const char *problem = registry_tool_problem(&defs[i]);
+		const char *other = problem == NULL ? tools_offered_elsewhere(m, name) : NULL;
+		int dup = 0;
+		for (size_t j = 0; problem == NULL && other == NULL && j < i; j++)
+			dup = dup || (defs[j].name != NULL && strcmp(defs[j].name, name) == 0);
+		if (problem == NULL && other == NULL && !dup) {
+			json_array_append_new(offered, json_string(name));
+			continue;
+		}
+		if (problem != NULL)
+			log_msg(m->who, HEARTH_LOG_ERROR, "tool %zu ('%.64s') %s: not offered", i, name,
+				problem);
+		else if (other != NULL)
+			log_msg(m->who, HEARTH_LOG_ERROR, "tool '%s' is already offered by %s: "
+				"not offered", name, other);
+		else
+			log_msg(m->who, HEARTH_LOG_ERROR, "tool '%s' is listed twice: offered once",
+				name);
+		if (dup)
+			continue;
+		r->names = xreallocarray(r->names, r->n + 1, sizeof *r->names);
+		r->names[r->n++] = xstrdup(name);
+		json_array_append_new(refused, json_string(name));
+	}
+	log_msg(m->who, HEARTH_LOG_INFO, "tools changed: %zu offered, %zu refused",
+		json_array_size(offered), json_array_size(refused));
+	json_t *msg = json_pack("{s:s,s:s,s:{s:s,s:o,s:o}}", "jsonrpc", "2.0", "method",
+				"_hearth/tools_changed", "module", m->who, "tools", offered,
+				"refused", refused);
+	conn_foreach(tools_notify_cb, msg);
+	json_decref(msg);
+}
+
+void
+tools_forget(void)
+{
+	for (size_t i = 0; i < tools_n_refused; i++) {
+		for (size_t j = 0; j < tools_refused[i].n; j++)
+			free(tools_refused[i].names[j]);
+		free(tools_refused[i].names);
+	}
+	free(tools_refused);
+	tools_refused = NULL;
+	tools_n_refused = 0;
 }

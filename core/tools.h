@@ -66,4 +66,17 @@ void tools_host_finish(struct hearth_tool_call *call, json_t *result);
 /* The host table's path_allowed: confinement to the call's project (permission.h). */
 int tools_host_path_allowed(struct hearth_tool_call *call, const char *path, int write);
 
+/*
+ * host->tools_changed: re-read module m's tools (borrowed). Invalid names and names
+ * another module already offers are refused with an error log line and left out
+ * of tools_list()/tools_lookup(); every initialized connection gets
+ *     {"method": "_hearth/tools_changed", "params": {"module", "tools": [names],
+ *      "refused": [names]}}
+ * (doc/protocol.md). The next provider request of every session sees the new set.
+ */
+void tools_changed(struct module *m);
+
+/* Free what tools_changed() remembered (shutdown, tests). */
+void tools_forget(void);
+
 #endif

@@ -237,3 +237,21 @@ check_PROGRAMS += %D%/test_crash
 %C%_test_crash_CFLAGS = $(TEST_COPTS) $(SQLITE3_CFLAGS)
 %C%_test_crash_LDADD = $(TEST_LIBS) $(SQLITE3_LIBS)
 endif
+
+# sandbox: the shell splitter
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_shellsplit
+%C%_test_shellsplit_SOURCES = %D%/test_shellsplit.c
+%C%_test_shellsplit_CFLAGS = $(TEST_COPTS)
+%C%_test_shellsplit_LDADD = $(TEST_LIBS)
+endif
+
+# The TUI: cmocka tests of its pure parts (text, Markdown, editor, keys) and the tmux test.
+if HAVE_CMOCKA
+check_PROGRAMS += %D%/test_tui
+%C%_test_tui_SOURCES = %D%/test_tui.c $(TUI_PURE_SOURCES)
+%C%_test_tui_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CMARK_CFLAGS) -I$(srcdir)/plugins/frontends
+%C%_test_tui_LDADD = $(CMOCKA_LIBS) $(CMARK_LIBS)
+endif
+TESTS += %D%/test_tui.sh
+EXTRA_DIST += %D%/test_tui.sh

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "daemon_ops.h"
 #include "loader.h"
 #include "provider_harness.h"
 #include "testutil.h"
@@ -42,6 +43,7 @@ provider_harness_setup(struct provider_fixture *pf, const char *name, const char
 	pf->ctx.http = pf->http;
 	pf->ctx.state_dir = pf->tmp;
 	pf->ctx.runtime_dir = pf->tmp;
+	pf->ctx.daemon = &core_host_ops;
 	host_context_set(&pf->ctx);
 	assert_int_equal(loader_init(), 0);
 	testutil_log_capture();

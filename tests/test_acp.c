@@ -15,13 +15,16 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "acp.h"
 #include "agent.h"
+#include "turn.h"
 #include "conf.h"
 #include "conn.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -40,6 +43,8 @@ struct client {
 	size_t seen;        /* how many the test has looked at */
 	int closed;
 	json_int_t next_id;
+	const char *answer; /* answer permission requests inside on_message with this */
+	const char *close_on; /* conn_close inside on_message when this method comes */
 };
 
 struct fixture {
@@ -63,6 +68,24 @@ client_on_message(void *arg, const char *json, size_t len)
 	json_t *m = json_loadb(json, len, 0, &err);
 	assert_non_null(m);
 	json_array_append_new(c->got, m);
+	const char *method = json_string_value(json_object_get(m, "method"));
+	if (c->close_on != NULL && method != NULL && strcmp(method, c->close_on) == 0) {
+		/* Going away inside the callback, as an in-process client may. */
+		c->closed = 1;
+		conn_close(c->conn);
+		return;
+	}
+	if (c->answer != NULL && method != NULL &&
+	    strcmp(method, "session/request_permission") == 0) {
+		/* Answered inside the callback, as an in-process TUI does. */
+		json_t *reply = json_pack("{s:s,s:O,s:{s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
+					  json_object_get(m, "id"), "result", "outcome", "outcome",
+					  "selected", "optionId", c->answer);
+		char *text = json_dumps(reply, JSON_COMPACT);
+		assert_int_equal(conn_send(c->conn, text, strlen(text)), 0);
+		free(text);
+		json_decref(reply);
+	}
 }
 
 static void
@@ -190,6 +213,56 @@ updates_of(struct client *c)
 	return out;
 }
 
+/* The states of the _hearth/turn_state notifications a client got, in order. */
+static json_t *
+turn_states_of(struct client *c)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *m;
+	json_array_foreach(c->got, i, m) {
+		const char *mm = json_string_value(json_object_get(m, "method"));
+		if (mm != NULL && strcmp(mm, "_hearth/turn_state") == 0)
+			json_array_append(out, json_object_get(json_object_get(m, "params"), "state"));
+	}
+	return out;
+}
+
+/* The _hearth/turn_state notifications' params a client got whose state is `state`. */
+static json_t *
+turn_states_named(struct client *c, const char *state)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *m;
+	json_array_foreach(c->got, i, m) {
+		const char *mm = json_string_value(json_object_get(m, "method"));
+		json_t *p = json_object_get(m, "params");
+		if (mm != NULL && strcmp(mm, "_hearth/turn_state") == 0 &&
+		    strcmp(json_string_value(json_object_get(p, "state")), state) == 0)
+			json_array_append(out, p);
+	}
+	return out;
+}
+
+/* Every stored update of a session, in order (a new array). */
+static int
+store_events_cb(void *arg, int64_t seq, const char *type, const json_t *payload)
+{
+	(void)seq;
+	(void)type;
+	json_array_append((json_t *)arg, (json_t *)payload);
+	return 0;
+}
+
+static json_t *
+store_events_json(const char *sid)
+{
+	json_t *out = json_array();
+	assert_true(store_events_since(F->store, sid, 0, store_events_cb, out) >= 0);
+	return out;
+}
+
 /* The agent text a client saw, all chunks joined. */
 static char *
 agent_text(struct client *c, const char *kind)
@@ -259,6 +332,7 @@ setup(void **state)
 	F->ctx.state_dir = F->tmp;
 	F->ctx.runtime_dir = F->tmp;
 	F->ctx.store = F->store;
+	F->ctx.daemon = &core_host_ops;
 	host_context_set(&F->ctx);
 	defer_init(&F->loop);
 	assert_int_equal(loader_init(), 0);
@@ -350,7 +424,10 @@ test_prompt_streams_and_persists(void **state)
 	assert_string_equal(text, "Hello, world");
 	free(text);
 
-	/* Sequence numbers: 1, 2, 3... in the order sent; the first echoes the prompt. */
+	/*
+	 * Sequence numbers: 1, 2, 3... in the order sent. Number 1 is the prompt's
+	 * echo, stored but not sent back to the client that sent the prompt.
+	 */
 	json_t *ups = updates_of(c);
 	assert_true(json_array_size(ups) >= 2);
 	size_t i;
@@ -358,12 +435,23 @@ test_prompt_streams_and_persists(void **state)
 	json_array_foreach(ups, i, u) {
 		assert_string_equal(json_string_value(json_object_get(u, "sessionId")), sid_copy);
 		assert_int_equal(json_integer_value(json_object_get(json_object_get(
-			json_object_get(u, "_meta"), "hearth"), "seq")), (json_int_t)i + 1);
+			json_object_get(u, "_meta"), "hearth"), "seq")), (json_int_t)i + 2);
+		assert_string_not_equal(json_string_value(json_object_get(json_object_get(
+			u, "update"), "sessionUpdate")), "user_message_chunk");
 	}
-	json_t *first = json_object_get(json_array_get(ups, 0), "update");
-	assert_string_equal(json_string_value(json_object_get(first, "sessionUpdate")),
-			    "user_message_chunk");
 	json_decref(ups);
+	/* The echo is in the store, first. */
+	json_t *ev = store_events_json(sid_copy);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0),
+							      "sessionUpdate")), "user_message_chunk");
+	json_decref(ev);
+
+	/* The turn's states, each sent once as it changed, ending idle. */
+	json_t *states = turn_states_of(c);
+	json_t *want_states = json_pack("[s,s,s]", "thinking", "streaming", "idle");
+	assert_true(json_equal(states, want_states));
+	json_decref(states);
+	json_decref(want_states);
 
 	/* The store has the conversation, in the provider-neutral shape. */
 	json_t *h = store_history(F->store, sid_copy);
@@ -465,7 +553,7 @@ test_tool_calls_multi_step(void **state)
 	json_decref(want);
 	json_t *denied = json_array_get(json_object_get(json_array_get(h, 4), "parts"), 0);
 	assert_string_equal(json_string_value(json_object_get(denied, "content")),
-			    "denied by the permission rules");
+			    "the tool is not offered (its permission is deny)");
 	json_decref(h);
 
 	/* The second request carried the first step's results. */
@@ -562,6 +650,83 @@ test_permissions(void **state)
 	client_free(b);
 }
 
+/* Clients that answer, and close, from inside their on_message (run it under ASan). */
+static void
+test_reentrant_clients(void **state)
+{
+	core_up("[[{\"tool_call\":{\"id\":\"r1\",\"name\":\"ask_echo\",\"input\":{\"text\":\"a\"}}},"
+		"{\"finish\":\"tool_use\"}],[{\"text\":\"done\"},{\"finish\":\"end_turn\"}],"
+		"[{\"tool_call\":{\"id\":\"r2\",\"name\":\"ask_echo\",\"input\":{\"text\":\"b\"}}},"
+		"{\"finish\":\"tool_use\"}],[{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new(), *b = client_new();
+	a->answer = "allow_once";
+	char *sid = xstrdup(new_session(a));
+	json_int_t id = client_request(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}",
+		"sessionId", sid, "prompt", "type", "text", "text", "1"));
+	assert_string_equal(stop_reason(client_wait_response(a, id)), "end_turn");
+
+	/* Two followers answer inside their callbacks: the first one asked wins, the
+	 * other's answer comes to a withdrawn request and is ignored. */
+	b->answer = "reject_once";
+	call_ok(b, "session/load", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd", F->tmp,
+					     "mcpServers"));
+	id = client_request(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
+							   "prompt", "type", "text", "text", "2"));
+	assert_string_equal(stop_reason(client_wait_response(a, id)), "end_turn");
+	json_t *h = store_history(F->store, sid);
+	char *dump = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(dump, "{\"content\":\"a\",\"id\":\"r1\",\"is_error\":false"));
+	assert_non_null(strstr(dump, "\"id\":\"r2\""));
+	free(dump);
+	json_decref(h);
+
+	/* A client that goes away inside its callback, in the middle of a replay. */
+	struct client *c = client_new();
+	c->close_on = "session/update";
+	client_request(c, "session/load", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd",
+						    F->tmp, "mcpServers"));
+	for (int i = 0; i < 10; i++)
+		uv_run(&F->loop, UV_RUN_NOWAIT);
+	assert_true(c->closed);
+	assert_int_equal(json_array_size(c->got), 1);
+	/* The others go on. */
+	call_ok(a, "session/list", json_object());
+	call_ok(b, "session/list", json_object());
+	free(sid);
+	client_free(a);
+	client_free(b);
+	client_free(c);
+}
+
+/* The stored updates of a session as a follower gets them (a new array). */
+static json_t *
+stored_updates(const char *sid)
+{
+	json_t *ev = store_events_json(sid);
+	json_t *out = json_array();
+	size_t i;
+	json_t *u;
+	json_array_foreach(ev, i, u)
+		json_array_append_new(out, json_pack("{s:s,s:O,s:{s:{s:I}}}", "sessionId", sid,
+						     "update", u, "_meta", "hearth", "seq",
+						     (json_int_t)i + 1));
+	json_decref(ev);
+	return out;
+}
+
+/* Those of `all` (borrowed) but the one numbered seq (a new array). */
+static json_t *
+without_seq(const json_t *all, json_int_t seq)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *u;
+	json_array_foreach(all, i, u)
+		if ((json_int_t)i + 1 != seq)
+			json_array_append(out, u);
+	return out;
+}
+
 static void
 test_two_clients_and_resume(void **state)
 {
@@ -572,28 +737,44 @@ test_two_clients_and_resume(void **state)
 	json_t *resp = call(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
 							  "prompt", "type", "text", "text", "first"));
 	assert_string_equal(stop_reason(resp), "end_turn");
-	json_t *a_ups = updates_of(a);
-	size_t n_first = json_array_size(a_ups);
+	json_t *all = stored_updates(sid);
+	size_t n_first = json_array_size(all);
+	/* a got everything but its own prompt's echo (number 1). */
+	json_t *a_ups = updates_of(a), *want = without_seq(all, 1);
+	assert_true(json_equal(a_ups, want));
+	json_decref(want);
 
-	/* b loads: the whole conversation is replayed, with the same numbers. */
+	/* b loads: the whole conversation is replayed, the echo too, with the same numbers. */
 	json_t *r = call_ok(b, "session/load", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd",
 							 F->tmp, "mcpServers"));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(
 		r, "_meta"), "hearth"), "lastSeq")), (json_int_t)n_first);
 	json_t *b_ups = updates_of(b);
-	assert_true(json_equal(a_ups, b_ups));
+	assert_true(json_equal(b_ups, all));
 	json_decref(b_ups);
 
-	/* A prompt from b reaches a too. */
+	/* A prompt from b reaches a too, its echo included; b gets all but its echo. */
 	resp = call(b, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
 						   "prompt", "type", "text", "text", "second"));
 	assert_string_equal(stop_reason(resp), "end_turn");
+	json_decref(all);
+	all = stored_updates(sid);
+	size_t n_all = json_array_size(all);
+	assert_true(n_all > n_first);
+	json_t *echo = json_object_get(json_array_get(all, n_first), "update");
+	assert_string_equal(json_string_value(json_object_get(echo, "sessionUpdate")),
+			    "user_message_chunk");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(echo, "content"),
+							      "text")), "second");
 	json_decref(a_ups);
 	a_ups = updates_of(a);
+	want = without_seq(all, 1);
+	assert_true(json_equal(a_ups, want));
+	json_decref(want);
 	b_ups = updates_of(b);
-	assert_true(json_equal(a_ups, b_ups));
-	size_t n_all = json_array_size(a_ups);
-	assert_true(n_all > n_first);
+	want = without_seq(all, (json_int_t)n_first + 1);
+	assert_true(json_equal(b_ups, want));
+	json_decref(want);
 
 	/* c resumes having seen n_first: it gets exactly the rest, nothing else. */
 	struct client *c = client_new();
@@ -603,7 +784,7 @@ test_two_clients_and_resume(void **state)
 	json_t *c_ups = updates_of(c);
 	assert_int_equal(json_array_size(c_ups), n_all - n_first);
 	for (size_t i = 0; i < json_array_size(c_ups); i++)
-		assert_true(json_equal(json_array_get(c_ups, i), json_array_get(a_ups, n_first + i)));
+		assert_true(json_equal(json_array_get(c_ups, i), json_array_get(all, n_first + i)));
 	/* Resuming without a position replays nothing. */
 	struct client *d = client_new();
 	call_ok(d, "session/resume", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd", F->tmp,
@@ -614,6 +795,7 @@ test_two_clients_and_resume(void **state)
 	json_decref(c_ups);
 	json_decref(a_ups);
 	json_decref(b_ups);
+	json_decref(all);
 	free(sid);
 	client_free(a);
 	client_free(b);
@@ -633,7 +815,7 @@ test_cancel(void **state)
 	char *sid = xstrdup(new_session(c));
 	json_int_t id = client_request(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}",
 		"sessionId", sid, "prompt", "type", "text", "text", "1"));
-	client_wait_method(c, "session/update");   /* the prompt echo */
+	client_wait_method(c, "session/update");   /* the first chunk (the echo is not sent back) */
 	/* Busy: a second prompt is refused while the first runs. */
 	json_t *busy = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
 							  "prompt", "type", "text", "text", "x"));
@@ -695,6 +877,14 @@ test_provider_errors(void **state)
 	assert_non_null(strstr(log, "script_provider: slow down (HTTP 429); retry 1 of 5 in 5 ms"));
 	free(log);
 	testutil_log_capture();
+	/* The retry was shown to the client, with why and how long. */
+	json_t *retrying = turn_states_named(c, "retrying");
+	json_t *want = json_pack("[{s:s,s:s,s:i,s:i,s:s,s:i}]", "sessionId", sid, "state",
+				 "retrying", "attempt", 1, "maxAttempts", 5, "reason",
+				 "rate limited (HTTP 429): slow down", "waitMs", 5);
+	assert_true(json_equal(retrying, want));
+	json_decref(retrying);
+	json_decref(want);
 
 	resp = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
 						   "prompt", "type", "text", "text", "2"));
@@ -712,7 +902,111 @@ test_provider_errors(void **state)
 	char *dump = json_dumps(h, JSON_COMPACT);
 	assert_non_null(strstr(dump, "\"text\":\"ok\""));
 	free(dump);
+	/* The attempt that failed before writing anything left no empty message. */
+	json_t *last = json_array_get(h, json_array_size(h) - 1);
+	assert_string_equal(json_string_value(json_object_get(last, "role")), "user");
+	size_t i;
+	json_t *m;
+	json_array_foreach(h, i, m)
+		assert_true(json_array_size(json_object_get(m, "parts")) > 0);
 	json_decref(h);
+	free(sid);
+	client_free(c);
+}
+
+/* Run SQL on the test's database through a second connection (a fault to inject). */
+static void
+db_exec(const char *sql)
+{
+	char *db = xasprintf("%s/state/hearth.db", F->tmp);
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	char *err = NULL;
+	if (sqlite3_exec(h, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err);
+	sqlite3_close(h);
+	free(db);
+}
+
+/*
+ * What the followers were told and what the store holds agree after a write
+ * fails: the part that could not be stored is never announced, and the turn
+ * ends with an error naming the failure.
+ */
+static void
+test_store_failure(void **state)
+{
+	/* 150 one-millisecond text steps: a first flush (a new part), then an append. */
+	size_t cap = 8192, len = 0;
+	char *script = xmalloc(cap);
+	len += (size_t)snprintf(script + len, cap - len, "[[");
+	for (int i = 0; i < 150; i++)
+		len += (size_t)snprintf(script + len, cap - len, "{\"text\":\"w%d \"},", i);
+	len += (size_t)snprintf(script + len, cap - len, "{\"finish\":\"end_turn\"}],"
+				"[{\"text\":\"calling\"},{\"tool_call\":{\"id\":\"e1\",\"name\":"
+				"\"echo\",\"input\":{\"text\":\"x\"}}},{\"finish\":\"tool_use\"}],"
+				"[{\"text\":\"fine\"},{\"finish\":\"end_turn\"}]]");
+	core_up(script);
+	free(script);
+	struct client *c = client_new();
+	char *sid = xstrdup(new_session(c));
+
+	/* Appends to a part fail: the first flush is said, the failed one is not. */
+	db_exec("CREATE TRIGGER no_append BEFORE UPDATE ON parts "
+		"BEGIN SELECT RAISE(ABORT, 'injected: disk full'); END");
+	json_t *resp = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
+							  "prompt", "type", "text", "text", "1"));
+	json_t *err = json_object_get(resp, "error");
+	assert_int_equal(json_integer_value(json_object_get(err, "code")), -32603);
+	assert_non_null(strstr(json_string_value(json_object_get(err, "message")),
+			       "could not store the reply"));
+	assert_non_null(strstr(json_string_value(json_object_get(err, "message")),
+			       "injected: disk full"));
+	char *said = agent_text(c, "agent_message_chunk");
+	json_t *h = store_history(F->store, sid);
+	json_t *reply = json_array_get(h, 1);
+	assert_string_equal(json_string_value(json_object_get(reply, "role")), "assistant");
+	assert_int_equal(json_array_size(json_object_get(reply, "parts")), 1);
+	const char *stored = json_string_value(json_object_get(json_array_get(
+		json_object_get(reply, "parts"), 0), "text"));
+	assert_memory_equal(stored, "w0 ", 3);
+	assert_string_equal(said, stored);
+	free(said);
+	json_decref(h);
+	db_exec("DROP TRIGGER no_append");
+
+	/* Tool calls cannot be stored: no call is announced, none runs. */
+	db_exec("CREATE TRIGGER no_calls BEFORE INSERT ON parts WHEN NEW.type = 'tool_call' "
+		"BEGIN SELECT RAISE(ABORT, 'injected: no calls'); END");
+	size_t before = json_array_size(c->got);
+	resp = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
+						   "prompt", "type", "text", "text", "2"));
+	err = json_object_get(resp, "error");
+	assert_int_equal(json_integer_value(json_object_get(err, "code")), -32603);
+	assert_non_null(strstr(json_string_value(json_object_get(err, "message")),
+			       "injected: no calls"));
+	for (size_t i = before; i < json_array_size(c->got); i++) {
+		json_t *up = json_object_get(json_object_get(json_array_get(c->got, i), "params"),
+					     "update");
+		const char *kind = json_string_value(json_object_get(up, "sessionUpdate"));
+		assert_true(kind == NULL || strncmp(kind, "tool_call", 9) != 0);
+	}
+	h = store_history(F->store, sid);
+	char *dump = json_dumps(h, JSON_COMPACT);
+	assert_null(strstr(dump, "tool_call"));
+	assert_null(strstr(dump, "tool_result"));
+	free(dump);
+	json_decref(h);
+	db_exec("DROP TRIGGER no_calls");
+
+	/* The session goes on. */
+	resp = call(c, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid,
+						   "prompt", "type", "text", "text", "3"));
+	assert_string_equal(stop_reason(resp), "end_turn");
+	char *log = testutil_log_release();
+	assert_non_null(strstr(log, "injected: disk full"));
+	free(log);
+	testutil_log_capture();
 	free(sid);
 	client_free(c);
 }
@@ -868,6 +1162,132 @@ test_session_management(void **state)
 }
 
 /* A turn the daemon's death cut short left a tool call with no result: repaired. */
+/* session/fork: a copy of the history that then goes its own way. */
+static void
+test_session_fork(void **state)
+{
+	core_up("[[{\"text\":\"Hello\"},{\"usage\":{\"input\":10,\"output\":3}},"
+		"{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"Again\"},{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new(), *b = client_new();
+	json_t *caps = json_object_get(call_ok(a, "initialize", json_pack("{s:i}", "protocolVersion",
+									  1)), "agentCapabilities");
+	assert_non_null(json_object_get(json_object_get(caps, "sessionCapabilities"), "fork"));
+	char *sid = xstrdup(new_session(a));
+	assert_string_equal(stop_reason(call(a, "session/prompt", json_pack(
+		"{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt", "type", "text", "text", "hi"))),
+		"end_turn");
+	json_t *src = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	json_int_t src_seq = json_integer_value(json_object_get(src, "lastSeq"));
+
+	json_t *r = call_ok(b, "session/fork", json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd",
+							 F->tmp, "mcpServers"));
+	char *fid = xstrdup(json_string_value(json_object_get(r, "sessionId")));
+	assert_memory_equal(fid, "ses_", 4);
+	assert_string_not_equal(fid, sid);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(r, "configOptions"), 0), "currentValue")), "script_provider/scripted");
+	json_t *st = call_ok(b, "_hearth/status", json_pack("{s:s}", "sessionId", fid));
+	assert_int_equal(json_integer_value(json_object_get(st, "lastSeq")), src_seq);
+	assert_int_equal(json_integer_value(json_object_get(st, "messages")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "usage"),
+							    "inputTokens")), 10);
+
+	/* Its replay is the source's history, under its own id. */
+	call_ok(b, "session/load", json_pack("{s:s,s:s,s:[]}", "sessionId", fid, "cwd", F->tmp,
+					     "mcpServers"));
+	char *text = agent_text(b, "agent_message_chunk");
+	assert_string_equal(text, "Hello");
+	free(text);
+
+	/* A prompt to the fork leaves the source alone. */
+	assert_string_equal(stop_reason(call(b, "session/prompt", json_pack(
+		"{s:s,s:[{s:s,s:s}]}", "sessionId", fid, "prompt", "type", "text", "text", "more"))),
+		"end_turn");
+	src = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_int_equal(json_integer_value(json_object_get(src, "lastSeq")), src_seq);
+	assert_int_equal(json_integer_value(json_object_get(src, "messages")), 2);
+	st = call_ok(b, "_hearth/status", json_pack("{s:s}", "sessionId", fid));
+	assert_int_equal(json_integer_value(json_object_get(st, "messages")), 4);
+
+	/* Bad input. */
+	json_t *bad = call(b, "session/fork", json_pack("{s:s,s:s}", "sessionId", sid, "cwd", "/"));
+	char *want = xasprintf("a fork keeps its session's directory: cwd must be %s (or left "
+			       "out)", F->tmp);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(bad, "error"),
+							      "message")), want);
+	free(want);
+	bad = call(b, "session/fork", json_pack("{s:s}", "sessionId", "ses_nope"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(bad, "error"),
+							      "message")), "no session 'ses_nope'");
+	bad = call(b, "session/fork", json_pack("{s:i}", "sessionId", 5));
+	assert_non_null(json_object_get(bad, "error"));
+	bad = call(b, "session/fork", json_pack("{s:s,s:i}", "sessionId", sid, "mcpServers", 1));
+	assert_non_null(json_object_get(bad, "error"));
+	free(fid);
+	free(sid);
+	client_free(a);
+	client_free(b);
+}
+
+/* The first prompt names an untitled session; later ones and a chosen title stay. */
+static void
+test_auto_title(void **state)
+{
+	core_up("[[{\"text\":\"a\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"b\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"c\"},{\"finish\":\"end_turn\"}],"
+		"[{\"text\":\"d\"},{\"finish\":\"end_turn\"}]]");
+	struct client *a = client_new();
+	char *sid = xstrdup(new_session(a));
+	json_t *st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_true(json_is_null(json_object_get(st, "title")));
+	call_ok(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt",
+					       "type", "text", "text",
+					       " \n  fix   the\tbuild \nand more lines"));
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_string_equal(json_string_value(json_object_get(st, "title")), "fix the build");
+	/* Followers were told. */
+	int told = 0;
+	size_t i;
+	json_t *u, *ups = updates_of(a);
+	json_array_foreach(ups, i, u) {
+		const json_t *up = json_object_get(u, "update");
+		const char *k = json_string_value(json_object_get(up, "sessionUpdate"));
+		if (strcmp(k, "session_info_update") == 0 &&
+		    strcmp(json_string_value(json_object_get(up, "title")), "fix the build") == 0)
+			told++;
+	}
+	json_decref(ups);
+	assert_int_equal(told, 1);
+	call_ok(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid, "prompt",
+					       "type", "text", "text", "something else"));
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid));
+	assert_string_equal(json_string_value(json_object_get(st, "title")), "fix the build");
+
+	/* Long: cut at a word, with an ellipsis; blank text blocks are skipped. */
+	char *sid2 = xstrdup(new_session(a));
+	call_ok(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s}]}", "sessionId", sid2,
+		"prompt", "type", "text", "text", " \t\n", "type", "text", "text",
+		"refactor the configuration parser so that trailing comments are accepted "
+		"everywhere"));
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid2));
+	assert_string_equal(json_string_value(json_object_get(st, "title")),
+			    "refactor the configuration parser so that trailing comments…");
+
+	/* A title given first is kept. */
+	char *sid3 = xstrdup(new_session(a));
+	call_ok(a, "_hearth/rename", json_pack("{s:s,s:s}", "sessionId", sid3, "title", "Mine"));
+	call_ok(a, "session/prompt", json_pack("{s:s,s:[{s:s,s:s}]}", "sessionId", sid3, "prompt",
+					       "type", "text", "text", "hello"));
+	st = call_ok(a, "_hearth/status", json_pack("{s:s}", "sessionId", sid3));
+	assert_string_equal(json_string_value(json_object_get(st, "title")), "Mine");
+	free(sid);
+	free(sid2);
+	free(sid3);
+	client_free(a);
+}
+
 static void
 test_history_repair(void **state)
 {
@@ -904,11 +1324,11 @@ test_history_repair(void **state)
 static void
 test_max_steps(void **state)
 {
-	/* The model asks for a tool forever: the turn stops after AGENT_MAX_STEPS. */
-	size_t cap = 128 * (AGENT_MAX_STEPS + 5) + 16, len = 0;
+	/* The model asks for a tool forever: the turn stops after TURN_MAX_STEPS. */
+	size_t cap = 128 * (TURN_MAX_STEPS + 5) + 16, len = 0;
 	char *script = xmalloc(cap);
 	len += (size_t)snprintf(script + len, cap - len, "[");
-	for (int i = 0; i < AGENT_MAX_STEPS + 4; i++)
+	for (int i = 0; i < TURN_MAX_STEPS + 4; i++)
 		len += (size_t)snprintf(script + len, cap - len, "%s[{\"tool_call\":{\"id\":\"t%d\","
 					"\"name\":\"echo\",\"input\":{\"text\":\"x\"}}},{\"finish\":"
 					"\"tool_use\"}]", i ? "," : "", i);
@@ -921,7 +1341,7 @@ test_max_steps(void **state)
 							  "prompt", "type", "text", "text", "loop"));
 	assert_string_equal(stop_reason(resp), "max_turn_requests");
 	char *rec = testutil_read_file(F->record, NULL);
-	assert_int_equal(testutil_count(rec, "\n"), AGENT_MAX_STEPS);
+	assert_int_equal(testutil_count(rec, "\n"), TURN_MAX_STEPS);
 	free(rec);
 	/* The limit is plugins.conf's max_steps. */
 	agent_set_max_steps(3);
@@ -929,7 +1349,7 @@ test_max_steps(void **state)
 						   "prompt", "type", "text", "text", "again"));
 	assert_string_equal(stop_reason(resp), "max_turn_requests");
 	rec = testutil_read_file(F->record, NULL);
-	assert_int_equal(testutil_count(rec, "\n"), AGENT_MAX_STEPS + 3);
+	assert_int_equal(testutil_count(rec, "\n"), TURN_MAX_STEPS + 3);
 	free(rec);
 	agent_set_max_steps(0);
 	free(sid);
@@ -979,11 +1399,15 @@ main(void)
 		T(test_prompt_streams_and_persists),
 		T(test_tool_calls_multi_step),
 		T(test_permissions),
+		T(test_reentrant_clients),
 		T(test_two_clients_and_resume),
 		T(test_cancel),
 		T(test_provider_errors),
+		T(test_store_failure),
 		T(test_bad_input),
 		T(test_session_management),
+		T(test_session_fork),
+		T(test_auto_title),
 		T(test_history_repair),
 		T(test_max_steps),
 		T(test_project_instructions),

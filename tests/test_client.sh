@@ -649,6 +649,22 @@ check "real daemon: the init line lists the tools" has "$tmp/out" '"tools":['
 run sessions --json
 check "real daemon: one session, in the project" has "$tmp/out" "\"cwd\":\"$tmp/proj\""
 check "real daemon: with both turns" has "$tmp/out" '"messages":4'
+rid=$(sed -n 's/^\[{"sessionId":"\([^"]*\)".*/\1/p' "$tmp/out")
+run sessions fork "$(printf '%s' "$rid" | cut -c1-10)"
+check "real daemon: sessions fork by prefix exits 0" status_is $st 0
+fid=$(cat "$tmp/out")
+check "real daemon: the fork has an id of its own" test -n "$fid" -a "$fid" != "$rid"
+run sessions --json
+check "real daemon: the fork has the history" has "$tmp/out" "{\"sessionId\":\"$fid\",\"cwd\":\"$tmp/proj\""
+check "real daemon: two sessions now" test "$(grep -o '"messages":4' "$tmp/out" | wc -l)" -eq 2
+run sessions rename "$fid" The fork
+check "real daemon: sessions rename exits 0" status_is $st 0
+run sessions rm "$fid"
+check "real daemon: sessions rm exits 0" status_is $st 0
+check "real daemon: says what it removed" same "$tmp/out" "removed $fid\n"
+run sessions rm "$fid"
+check "real daemon: removing it again exits 1" status_is $st 1
+check "real daemon: saying why" same "$tmp/err" "hearth: no session '$fid'\n"
 run stop
 check "real daemon: stop exits 0" status_is $st 0
 check "real daemon: the socket is gone" test ! -e "$rsock"

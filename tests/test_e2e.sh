@@ -30,6 +30,7 @@ n=0
 failed=0
 check() { desc=$1; shift; n=$((n + 1)); if "$@"; then echo "ok $n - $desc"; else failed=$((failed + 1)); echo "not ok $n - $desc"; fi; }
 has() { grep -qF -- "$2" "$1" || { echo "# $1 lacks: $2"; sed 's/^/#   /' "$1" | head -40; return 1; }; }
+not_has() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
 lacks() { ! grep -qF -- "$2" "$1" || { echo "# $1 has: $2"; return 1; }; }
 
 mkdir -p "$tmp/project"
@@ -92,7 +93,9 @@ check "the thought streamed" has "$tmp/run1.out" '"agent_thought_chunk"'
 check "tool call 1 completed with its output" has "$tmp/run1.out" \
 	'"toolCallId":"toolu_01","status":"completed","content":[{"type":"content","content":{"type":"text","text":"first answer"}}]'
 check "tool call 2 completed" has "$tmp/run1.out" '"toolCallId":"toolu_02","status":"completed"'
-check "updates carry sequence numbers" has "$tmp/run1.out" '"_meta":{"hearth":{"seq":1}}'
+# Number 1 is the prompt's echo: stored, not sent back to the client that sent it.
+check "updates carry sequence numbers" has "$tmp/run1.out" '"_meta":{"hearth":{"seq":2}}'
+check "the prompt is not echoed to its sender" not_has "$tmp/run1.out" '"user_message_chunk"'
 # The messages requests (the first session/new also asked for the model list).
 grep '"target":"/v1/messages"' "$tmp/requests.jsonl" >"$tmp/messages.jsonl"
 check "the fake got three messages requests" test "$(wc -l <"$tmp/messages.jsonl")" -eq 3

@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "defer.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "registry.h"
@@ -70,6 +71,7 @@ setup(void **state)
 	F->ctx.loop = &F->loop;
 	F->ctx.state_dir = F->tmp;
 	F->ctx.runtime_dir = F->tmp;
+	F->ctx.daemon = &core_host_ops;
 	host_context_set(&F->ctx);
 	defer_init(&F->loop);
 	assert_int_equal(loader_init(), 0);

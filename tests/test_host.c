@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "log.h"
 #include "registry.h"
@@ -52,6 +53,7 @@ setup(void **state)
 	f->ctx.loop = &f->loop;
 	f->ctx.state_dir = "/state";
 	f->ctx.runtime_dir = "/run";
+	f->ctx.daemon = &core_host_ops;
 	host_context_set(&f->ctx);
 	f->conf = conf_parse("plugins.conf", conf_text, strlen(conf_text));
 	assert_int_equal(f->conf->n_errors, 0);

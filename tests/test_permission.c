@@ -31,7 +31,7 @@ static const char conf_text[] =
 	"allow_write_paths = /tmp/scratch/*\n";
 
 static const struct hearth_tool_def shell_def = { .name = "shell", .default_permission =
-						  HEARTH_PERM_ASK };
+						  HEARTH_PERM_ASK, .kind = "execute" };
 static const struct hearth_tool_def quiet_def = { .name = "quiet", .default_permission =
 						  HEARTH_PERM_DENY };
 static const struct hearth_tool_def odd_def = { .name = "odd", .default_permission =
@@ -179,6 +179,185 @@ test_confinement(void **state)
 	assert_int_equal(permission_path_allowed(&f->m, "/", "/etc/passwd", 1), 0);
 }
 
+
+/* The shell rules against a table of tricky command lines (issue 12). */
+static const char table_conf[] =
+	"load tool shell\n"
+	"[tool shell]\n"
+	"allow.shell = git status*, git diff*, ls, ls *, echo *, cat *, grep *, wc *\n"
+	"deny.shell = rm -rf*, sudo *, curl *\n"
+	"ask.shell = git push*\n";
+
+static const struct {
+	const char *cmd;
+	enum hearth_permission want;
+} table[] = {
+	/* the three bypasses of issue 12 */
+	{ "git status; touch X", HEARTH_PERM_ASK },
+	{ "git status $(touch X)", HEARTH_PERM_ASK },
+	{ "git status\ntouch X", HEARTH_PERM_ASK },
+	/* plain and compound lines whose every command is allowed */
+	{ "git status", HEARTH_PERM_ALLOW },
+	{ "git status --short", HEARTH_PERM_ALLOW },
+	{ "git status && git diff", HEARTH_PERM_ALLOW },
+	{ "git status || ls", HEARTH_PERM_ALLOW },
+	{ "ls | grep foo | wc -l", HEARTH_PERM_ALLOW },
+	{ "ls; ls -la\n\ngit diff HEAD~1", HEARTH_PERM_ALLOW },
+	{ "(ls; git status)", HEARTH_PERM_ALLOW },
+	{ "echo 'a; touch X'", HEARTH_PERM_ALLOW },
+	{ "echo \"a && touch X\"", HEARTH_PERM_ALLOW },
+	{ "echo a\\;touch X", HEARTH_PERM_ALLOW },
+	{ "echo '$(touch X)'", HEARTH_PERM_ALLOW },
+	{ "echo \\$(touch X)", HEARTH_PERM_ASK },  /* a syntax error in bash */
+	{ "git status # ; touch X", HEARTH_PERM_ALLOW },
+	{ "git status 2>&1", HEARTH_PERM_ALLOW },
+	{ "git status 2>/dev/null", HEARTH_PERM_ALLOW },
+	{ "grep x < README", HEARTH_PERM_ALLOW },
+	{ "grep x <<'EOF'\n$(touch X)\nEOF", HEARTH_PERM_ALLOW },
+	{ "grep x <<EOF\nplain $HOME\nEOF\nls", HEARTH_PERM_ALLOW },
+	{ "cat < README", HEARTH_PERM_ASK },  /* "cat" alone: redirections are not words */
+	{ "echo $HOME ${USER}", HEARTH_PERM_ALLOW },
+	{ "git status \\\n --short", HEARTH_PERM_ALLOW },
+	{ "git status &", HEARTH_PERM_ALLOW },
+	/* a second command that is not allowed */
+	{ "git status && touch X", HEARTH_PERM_ASK },
+	{ "git status || touch X", HEARTH_PERM_ASK },
+	{ "git status | sh", HEARTH_PERM_ASK },
+	{ "git status |& sh", HEARTH_PERM_ASK },
+	{ "git status & touch X", HEARTH_PERM_ASK },
+	{ "git status;touch X", HEARTH_PERM_ASK },
+	{ "git status\r\ntouch X", HEARTH_PERM_ASK },
+	{ "(git status; touch X)", HEARTH_PERM_ASK },
+	{ "git status\n\n  touch X  ", HEARTH_PERM_ASK },
+	/* substitutions */
+	{ "git status `touch X`", HEARTH_PERM_ASK },
+	{ "git status \"$(touch X)\"", HEARTH_PERM_ASK },
+	{ "git status \"`touch X`\"", HEARTH_PERM_ASK },
+	{ "cat <(touch X)", HEARTH_PERM_ASK },
+	{ "ls >(touch X)", HEARTH_PERM_ASK },
+	{ "echo $(ls)", HEARTH_PERM_ASK },
+	{ "cat <<EOF\n$(touch X)\nEOF", HEARTH_PERM_ASK },
+	{ "cat <<EOF\n`touch X`\nEOF", HEARTH_PERM_ASK },
+	{ "git status $((1+1))", HEARTH_PERM_ASK },
+	{ "echo ${X:-$(touch X)}", HEARTH_PERM_ASK },
+	/* redirections that write */
+	{ "git status > X", HEARTH_PERM_ASK },
+	{ "git status >> ~/.bashrc", HEARTH_PERM_ASK },
+	{ "git status &> X", HEARTH_PERM_ASK },
+	{ "git status 2>X", HEARTH_PERM_ASK },
+	{ "git status >| X", HEARTH_PERM_ASK },
+	{ "cat <> X", HEARTH_PERM_ASK },
+	{ "(ls) > X", HEARTH_PERM_ASK },
+	{ "echo x >&X", HEARTH_PERM_ASK },
+	/* what the splitter does not read asks */
+	{ "git status 'unterminated", HEARTH_PERM_ASK },
+	{ "git status \"unterminated", HEARTH_PERM_ASK },
+	{ "git status $(touch X", HEARTH_PERM_ASK },
+	{ "git status `touch X", HEARTH_PERM_ASK },
+	{ "git status \\", HEARTH_PERM_ASK },
+	{ "if true; then touch X; fi", HEARTH_PERM_ASK },
+	{ "for f in a; do touch $f; done", HEARTH_PERM_ASK },
+	{ "{ git status; touch X; }", HEARTH_PERM_ASK },
+	{ "! git status", HEARTH_PERM_ASK },
+	{ "$X status", HEARTH_PERM_ASK },
+	{ "$'\\x72m' -rf /", HEARTH_PERM_ASK },
+	{ "git status; ;", HEARTH_PERM_ASK },
+	{ "git status &&", HEARTH_PERM_ASK },
+	{ "| git status", HEARTH_PERM_ASK },
+	{ "git status )", HEARTH_PERM_ASK },
+	{ "cat <<EOF\nno end", HEARTH_PERM_ASK },
+	{ "git status ((", HEARTH_PERM_ASK },
+	{ "LD_PRELOAD=/tmp/x.so git status", HEARTH_PERM_ASK },
+	{ "", HEARTH_PERM_ASK },
+	/* deny rules match any part, wherever it hides */
+	{ "rm -rf /", HEARTH_PERM_DENY },
+	{ "git status; rm -rf /", HEARTH_PERM_DENY },
+	{ "git status && \"rm\" -rf /", HEARTH_PERM_DENY },
+	{ "git status $(rm -rf /)", HEARTH_PERM_DENY },
+	{ "echo `sudo ls`", HEARTH_PERM_DENY },
+	{ "ls | sudo  tee /etc/x", HEARTH_PERM_DENY },
+	{ "(cd /; r\\m -rf .)", HEARTH_PERM_DENY },
+	{ "git status\ncurl http://x", HEARTH_PERM_DENY },
+	{ "cat <(curl http://x)", HEARTH_PERM_DENY },
+	{ "rm -rf /; if true; then x; fi; 'unterminated", HEARTH_PERM_DENY },
+	/* ask rules match any part too */
+	{ "git status && git push origin", HEARTH_PERM_ASK },
+};
+
+static void
+test_shell_table(void **state)
+{
+	(void)state;
+	struct conf *conf = conf_parse("plugins.conf", table_conf, strlen(table_conf));
+	assert_int_equal(conf->n_errors, 0);
+	static char name[] = "shell", who[] = "tool/shell";
+	struct module m = { .kind = HEARTH_KIND_TOOL, .name = name, .who = who,
+			    .conf = &conf->modules[0] };
+	size_t n = sizeof table / sizeof table[0];
+	assert_true(n >= 50);
+	int bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *why = NULL;
+		enum hearth_permission got = permission_decide(&m, &shell_def, table[i].cmd, "/p",
+							       NULL, &why);
+		if (got != table[i].want) {
+			print_error("row %zu [%s]: got %d want %d (%s)\n", i, table[i].cmd,
+				    (int)got, (int)table[i].want, why ? why : "-");
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+	conf_free(conf);
+}
+
+/* permission.shell = deny hides the tool, and a call to it is refused anyway. */
+static void
+test_not_offered(void **state)
+{
+	(void)state;
+	static const char text[] = "load tool shell\n[tool shell]\npermission.shell = deny\n"
+				   "allow.shell = git status*\n";
+	struct conf *conf = conf_parse("plugins.conf", text, strlen(text));
+	assert_int_equal(conf->n_errors, 0);
+	static char name[] = "shell", who[] = "tool/shell";
+	struct module m = { .kind = HEARTH_KIND_TOOL, .name = name, .who = who,
+			    .conf = &conf->modules[0] };
+	const char *why = NULL;
+	assert_int_equal(permission_default(&m, &shell_def), HEARTH_PERM_DENY);
+	const char *cmds[] = { "git status", "git status; touch X", "git status $(touch X)",
+			       "git status\ntouch X" };
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		assert_int_equal(permission_decide(&m, &shell_def, cmds[i], "/p", NULL, &why),
+				 HEARTH_PERM_DENY);
+		assert_string_equal(why, "the tool is not offered (its permission is deny)");
+	}
+	conf_free(conf);
+}
+
+/* permission.shell = allow still asks for a line that cannot be read. */
+static void
+test_allow_all_uncertain(void **state)
+{
+	(void)state;
+	static const char text[] = "load tool shell\n[tool shell]\npermission.shell = allow\n"
+				   "deny.shell = rm *\n";
+	struct conf *conf = conf_parse("plugins.conf", text, strlen(text));
+	static char name[] = "shell", who[] = "tool/shell";
+	struct module m = { .kind = HEARTH_KIND_TOOL, .name = name, .who = who,
+			    .conf = &conf->modules[0] };
+	const char *why = NULL;
+	assert_int_equal(permission_decide(&m, &shell_def, "make && make check", "/p", NULL, &why),
+			 HEARTH_PERM_ALLOW);
+	assert_int_equal(permission_decide(&m, &shell_def, "make; rm x", "/p", NULL, &why),
+			 HEARTH_PERM_DENY);
+	assert_int_equal(permission_decide(&m, &shell_def, "eval \"$(echo rm x)\"", "/p", NULL,
+					   &why), HEARTH_PERM_ALLOW);
+	assert_int_equal(permission_decide(&m, &shell_def, "if x; then rm y; fi", "/p", NULL,
+					   &why), HEARTH_PERM_ASK);
+	assert_string_equal(why, "the command line could not be read with certainty");
+	conf_free(conf);
+}
+
 int
 main(void)
 {
@@ -187,6 +366,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_decide_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tool_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_confinement, setup, teardown),
+		cmocka_unit_test(test_shell_table),
+		cmocka_unit_test(test_not_offered),
+		cmocka_unit_test(test_allow_all_uncertain),
 	};
 	return cmocka_run_group_tests_name("permission", tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "log.h"
 #include "proc.h"
@@ -742,6 +743,7 @@ test_host_table(void **state)
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	struct host_context ctx = { .loop = &loop, .state_dir = "/state", .runtime_dir = "/run" };
+	ctx.daemon = &core_host_ops;
 	host_context_set(&ctx);
 	static char name[] = "fake", who[] = "tool/fake";
 	struct module mod = { .kind = HEARTH_KIND_TOOL, .name = name, .who = who };

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -44,6 +45,7 @@ setup(void **state)
 	f->ctx.loop = &f->loop;
 	f->ctx.state_dir = f->tmp;
 	f->ctx.runtime_dir = f->tmp;
+	f->ctx.daemon = &core_host_ops;
 	host_context_set(&f->ctx);
 	assert_int_equal(loader_init(), 0);
 	testutil_log_capture();

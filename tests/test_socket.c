@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -45,12 +46,34 @@
 
 /* ------------------------------------------------------------ fake core -- */
 
+/*
+ * It keeps the core's contract (plugin.h): what it sends is queued and delivered
+ * from the loop (pump), never inside conn_send; it honours conn_pause, and with
+ * on_drain set it refuses messages (HEARTH_EBUSY) while more than half of
+ * queue_max is queued, or while `core.busy` is set.
+ */
+struct fake_msg {
+	struct fake_msg *next;
+	size_t len;
+	char text[];
+};
+
 struct hearth_conn {
 	void (*on_message)(void *arg, const char *json, size_t len);
 	void (*on_close)(void *arg, const char *reason);
+	void (*on_drain)(void *arg);
 	void *arg;
 	int closed;          /* the module called conn_close */
 	int ended;           /* the core called on_close */
+	char *end_reason;    /* core_end: on_close once the queue is out */
+	size_t queue_max;    /* what conn_flow set */
+	int paused;          /* conn_pause */
+	unsigned pauses;     /* how often it was paused */
+	int want_drain;      /* conn_send said EBUSY */
+	unsigned busy_replies;
+	struct fake_msg *out, **out_tail;
+	size_t out_bytes, out_peak;
+	size_t delivered;    /* messages handed to on_message */
 	char **lines;        /* every message received, NUL-terminated copies */
 	size_t n_lines;
 	struct hearth_conn *next;
@@ -61,6 +84,7 @@ static struct {
 	size_t n_opened, n_closed;
 	int refuse;                  /* conn_open returns NULL */
 	size_t limit;                /* conn_send refuses longer messages (0: none) */
+	int busy;                    /* conn_send says HEARTH_EBUSY */
 } core;
 
 static struct hearth_conn *
@@ -73,10 +97,25 @@ core_open(void (*on_message)(void *arg, const char *json, size_t len),
 	c->on_message = on_message;
 	c->on_close = on_close;
 	c->arg = arg;
+	c->out_tail = &c->out;
 	c->next = core.conns;
 	core.conns = c;
 	core.n_opened++;
 	return c;
+}
+
+static void
+core_queue(struct hearth_conn *c, const char *json, size_t len)
+{
+	struct fake_msg *m = xmalloc(sizeof *m + len);
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->text, json, len);
+	*c->out_tail = m;
+	c->out_tail = &m->next;
+	c->out_bytes += len;
+	if (c->out_bytes > c->out_peak)
+		c->out_peak = c->out_bytes;
 }
 
 static int
@@ -86,13 +125,17 @@ core_send(struct hearth_conn *c, const char *json, size_t len)
 	assert_false(c->ended);
 	if (core.limit > 0 && len > core.limit)
 		return HEARTH_ELIMIT;
+	if (c->on_drain != NULL && (core.busy || c->out_bytes > c->queue_max / 2)) {
+		c->want_drain = 1;
+		c->busy_replies++;
+		return HEARTH_EBUSY;
+	}
 	c->lines = xreallocarray(c->lines, c->n_lines + 1, sizeof *c->lines);
 	c->lines[c->n_lines] = xmalloc(len + 1);
 	memcpy(c->lines[c->n_lines], json, len);
 	c->lines[c->n_lines++][len] = '\0';
-	/* Answer at once, from inside conn_send, as a dispatcher may. */
 	char *echo = xasprintf("{\"echo\":%.*s}", (int)len, json);
-	c->on_message(c->arg, echo, strlen(echo));
+	core_queue(c, echo, strlen(echo));
 	free(echo);
 	return 0;
 }
@@ -106,21 +149,69 @@ core_close(struct hearth_conn *c)
 	core.n_closed++;
 }
 
-static const struct host_conn_ops core_ops = { core_open, core_send, core_close };
+static int
+core_flow(struct hearth_conn *c, size_t queue_max, void (*on_drain)(void *arg))
+{
+	assert_false(c->closed);
+	if (queue_max != 0)
+		c->queue_max = queue_max;
+	c->on_drain = on_drain;
+	return 0;
+}
+
+static void
+core_pause(struct hearth_conn *c, int paused)
+{
+	assert_false(c->closed);
+	assert_int_not_equal(c->paused, paused != 0);
+	c->paused = paused != 0;
+	c->pauses += c->paused;
+}
+
+static const struct host_conn_ops core_ops = { core_open, core_send, core_close, core_flow,
+					       core_pause };
+
+/* What the core's loop does: deliver, end, call on_drain. */
+static void
+core_deliver(void)
+{
+	for (struct hearth_conn *c = core.conns; c != NULL; c = c->next) {
+		while (c->out != NULL && !c->paused && !c->closed && !c->ended) {
+			struct fake_msg *m = c->out;
+			c->out = m->next;
+			if (c->out == NULL)
+				c->out_tail = &c->out;
+			c->out_bytes -= m->len;
+			c->delivered++;
+			c->on_message(c->arg, m->text, m->len);
+			free(m);
+		}
+		if (c->closed || c->ended)
+			continue;
+		if (c->out == NULL && c->end_reason != NULL) {
+			c->ended = 1;
+			c->on_close(c->arg, c->end_reason);
+			continue;
+		}
+		if (c->want_drain && !core.busy && c->out_bytes <= c->queue_max / 4) {
+			c->want_drain = 0;
+			c->on_drain(c->arg);
+		}
+	}
+}
 
 static void
 core_push(struct hearth_conn *c, const char *json)
 {
 	assert_false(c->closed);
-	c->on_message(c->arg, json, strlen(json));
+	core_queue(c, json, strlen(json));
 }
 
 static void
 core_end(struct hearth_conn *c, const char *reason)
 {
 	assert_false(c->closed);
-	c->ended = 1;
-	c->on_close(c->arg, reason);
+	c->end_reason = xstrdup(reason);
 }
 
 static void
@@ -132,6 +223,12 @@ core_reset(void)
 		for (size_t i = 0; i < c->n_lines; i++)
 			free(c->lines[i]);
 		free(c->lines);
+		while (c->out != NULL) {
+			struct fake_msg *m = c->out;
+			c->out = m->next;
+			free(m);
+		}
+		free(c->end_reason);
 		free(c);
 	}
 	memset(&core, 0, sizeof core);
@@ -162,6 +259,7 @@ setup(void **state)
 	f->ctx.loop = &f->loop;
 	f->ctx.state_dir = f->tmp;
 	f->ctx.runtime_dir = f->run;
+	f->ctx.daemon = &core_host_ops;
 	host_context_set(&f->ctx);
 	host_set_conn_ops(&core_ops);
 	assert_int_equal(loader_init(), 0);
@@ -259,8 +357,10 @@ pump(struct fixture *f, int fd, short events)
 		timeout = 20;
 	struct pollfd p[2] = { { .fd = uv_backend_fd(&f->loop), .events = POLLIN },
 			       { .fd = fd, .events = events } };
+	core_deliver();
 	poll(p, fd >= 0 ? 2 : 1, timeout);
 	uv_run(&f->loop, UV_RUN_NOWAIT);
+	core_deliver();
 }
 
 /* ---------------------------------------------------------------- clients -- */
@@ -890,10 +990,10 @@ test_half_frame_hang(void **state)
 	client_free(b);
 }
 
-/* ----------------------------------------------------------- send queue -- */
+/* ---------------------------------------------------------- flow control -- */
 
 #define PUSH_SIZE 65536
-#define PUSH_COUNT 1600      /* 1600 x 64 KiB = 100 MiB */
+#define PUSH_COUNT 256       /* 256 x 64 KiB = 16 MiB */
 
 static char *
 make_push(size_t n)
@@ -907,82 +1007,170 @@ make_push(size_t n)
 }
 
 static void
-test_send_queue_bound(void **state)
+test_pause_while_socket_full(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(start(f, ""), 0);
 	struct client *c = client_new(f);
 	wait_opened(f, 1);
 	struct hearth_conn *conn = core.conns;
-	/* 100 MiB pushed at a client that reads nothing meanwhile. */
+	assert_int_equal(conn->queue_max, 8u << 20);   /* send_queue_max's default */
+	assert_non_null(conn->on_drain);
 	for (size_t i = 0; i < PUSH_COUNT; i++) {
 		char *msg = make_push(i);
 		core_push(conn, msg);
 		free(msg);
-		if (i % 64 == 0)
-			uv_run(&f->loop, UV_RUN_NOWAIT);
 	}
-	/* It would fit in what is left of the queue, but the client is lagging. */
-	core_push(conn, "{\"small\":\"dropped too\"}");
-	char *log = log_text();
-	assert_logged(log, "WARN  frontend/socket: client 1: send queue full (");
-	assert_int_equal(testutil_count(log, "send queue full"), 1);
-	free(log);
-
-	/* Now it reads: a gapless prefix of the pushes, then the resync. */
-	size_t got = 0;
-	char *line = NULL;
-	for (;;) {
+	/* The client reads nothing: the module takes what the socket holds, then
+	 * pauses the connection; the rest waits in the core. */
+	for (int i = 0; i < 20; i++)
+		pump(f, -1, 0);
+	assert_true(conn->paused);
+	size_t early = conn->delivered;
+	assert_true(early > 0);
+	assert_true(early < PUSH_COUNT / 4);
+	/* Now it reads: every push, in order; nothing was dropped. */
+	for (size_t i = 0; i < PUSH_COUNT; i++) {
+		char *line = NULL, *want = make_push(i);
 		assert_int_equal(client_read_line(f, c, &line), 1);
-		if (strncmp(line, "{\"n\":", 5) != 0)
-			break;
-		char *want = make_push(got);
 		if (strcmp(line, want) != 0)
-			fail_msg("push %zu arrived out of order or damaged", got);
+			fail_msg("push %zu arrived out of order or damaged", i);
 		free(want);
 		free(line);
-		got++;
 	}
-	assert_true(got > 0);
-	assert_true(got < PUSH_COUNT);
-	/* What the daemon held never exceeded send_queue_max (8 MiB) plus the socket. */
-	assert_true(c->total < 16u << 20);
-	char *resync = xasprintf("{\"jsonrpc\":\"2.0\",\"method\":\"_hearth/resync\",\"params\":"
-				 "{\"reason\":\"send queue overflow\",\"dropped\":%zu}}",
-				 (size_t)PUSH_COUNT + 1 - got);
-	assert_string_equal(line, resync);
-	free(resync);
-	free(line);
-	log = log_text();
-	char *want = xasprintf("client 1: caught up after %zu dropped messages; sent a resync",
-			       (size_t)PUSH_COUNT + 1 - got);
-	assert_logged(log, want);
-	free(want);
-	free(log);
-
-	/* Back to normal: pushes and echoes flow again. */
-	core_push(conn, "{\"after\":\"resync\"}");
-	client_expect(f, c, "{\"after\":\"resync\"}");
+	assert_int_equal(conn->delivered, PUSH_COUNT);
+	assert_false(conn->paused);
+	assert_true(conn->pauses >= 1);
 	client_round_trip(f, c, "{\"still\":\"works\"}");
 	assert_false(conn->closed);
 	client_free(c);
 }
 
+/* Write `out` whole while reading what comes back; returns the lines read (at
+ * least `n`, NUL-separated in *got). */
 static void
-test_small_queue_resync(void **state)
+client_pipeline(struct fixture *f, struct client *c, const char *out, size_t len, size_t n,
+		char ***lines)
+{
+	size_t sent = 0, n_got = 0;
+	*lines = xcalloc(n + 1, sizeof **lines);
+	while (sent < len || n_got < n) {
+		int progress = 0;
+		if (sent < len) {
+			ssize_t k = send(c->fd, out + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (k > 0) {
+				sent += (size_t)k;
+				progress = 1;
+			} else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+				fail_msg("send: %s", strerror(errno));
+			}
+		}
+		if (c->cap - c->len < 65536)
+			c->buf = xrealloc(c->buf, c->cap = c->cap * 2 + 65536);
+		ssize_t k = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+		if (k == 0)
+			fail_msg("end of stream after %zu of %zu lines", n_got, n);
+		if (k > 0) {
+			c->len += (size_t)k;
+			progress = 1;
+		}
+		char *nl;
+		while (c->len > 0 && (nl = memchr(c->buf, '\n', c->len)) != NULL) {
+			size_t m = (size_t)(nl - c->buf);
+			if (n_got == n)
+				fail_msg("more lines than the %zu expected", n);
+			(*lines)[n_got] = xmalloc(m + 1);
+			memcpy((*lines)[n_got], c->buf, m);
+			(*lines)[n_got++][m] = '\0';
+			memmove(c->buf, nl + 1, c->len - m - 1);
+			c->len -= m + 1;
+		}
+		if (!progress) {
+			check_deadline(f, "a pipelined exchange");
+			pump(f, c->fd, sent < len ? POLLIN | POLLOUT : POLLIN);
+		}
+	}
+}
+
+static void
+free_lines(char **lines)
+{
+	for (size_t i = 0; lines[i] != NULL; i++)
+		free(lines[i]);
+	free(lines);
+}
+
+static void
+test_busy_core_stops_reading(void **state)
 {
 	struct fixture *f = *state;
-	/* A message larger than the whole queue can never go: dropped, resync at once. */
-	assert_int_equal(start(f, "send_queue_max = 2048\n"), 0);
+	assert_int_equal(start(f, "send_queue_max = 4096\n"), 0);
 	struct client *c = client_new(f);
 	wait_opened(f, 1);
-	char *big = make_line(4096);
-	core_push(core.conns, big);
-	core_push(core.conns, "{\"small\":1}");
-	client_expect(f, c, "{\"jsonrpc\":\"2.0\",\"method\":\"_hearth/resync\",\"params\":"
-		      "{\"reason\":\"send queue overflow\",\"dropped\":1}}");
-	client_expect(f, c, "{\"small\":1}");
-	free(big);
+	struct hearth_conn *conn = core.conns;
+	assert_int_equal(conn->queue_max, 4096);
+	/* The core is full: the module keeps what it read, reads no more. */
+	core.busy = 1;
+	client_send(f, c, "{\"x\":1}\n{\"y\":2}\n");
+	for (int i = 0; i < 5; i++)
+		pump(f, -1, 0);
+	assert_int_equal(conn->n_lines, 0);
+	assert_true(conn->want_drain);
+	assert_int_equal(conn->busy_replies, 1);
+	/* What the client writes meanwhile (empty lines) stays in the socket: it fills. */
+	char *more = xmalloc(1u << 20);
+	memset(more, '\n', 1u << 20);
+	size_t sent = 0;
+	for (;;) {
+		ssize_t k = send(c->fd, more + sent, (1u << 20) - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k <= 0)
+			break;
+		sent += (size_t)k;
+		pump(f, -1, 0);
+	}
+	assert_int_equal(errno, EAGAIN);
+	assert_true(sent < 1u << 20);
+	assert_int_equal(conn->n_lines, 0);
+	/* Room again: the held lines go in order, and reading resumes. */
+	core.busy = 0;
+	client_send(f, c, "{\"z\":3}\n");
+	client_expect(f, c, "{\"echo\":{\"x\":1}}");
+	client_expect(f, c, "{\"echo\":{\"y\":2}}");
+	client_expect(f, c, "{\"echo\":{\"z\":3}}");
+	assert_int_equal(conn->n_lines, 3);
+	assert_string_equal(conn->lines[2], "{\"z\":3}");
+	free(more);
+	client_free(c);
+}
+
+#define PIPELINED 10000
+
+static void
+test_pipelined_all_answered(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(start(f, "send_queue_max = 4096\n"), 0);
+	struct client *c = client_new(f);
+	wait_opened(f, 1);
+	struct hearth_conn *conn = core.conns;
+	size_t cap = PIPELINED * 64, len = 0;
+	char *out = xmalloc(cap);
+	for (size_t i = 0; i < PIPELINED; i++)
+		len += (size_t)snprintf(out + len, cap - len, "{\"id\":%zu}\n", i);
+	char **lines;
+	client_pipeline(f, c, out, len, PIPELINED, &lines);
+	for (size_t i = 0; i < PIPELINED; i++) {
+		char want[64];
+		snprintf(want, sizeof want, "{\"echo\":{\"id\":%zu}}", i);
+		if (strcmp(lines[i], want) != 0)
+			fail_msg("answer %zu is %s", i, lines[i]);
+	}
+	assert_int_equal(conn->n_lines, PIPELINED);
+	/* The core's bound held: the module stopped reading instead. */
+	assert_true(conn->busy_replies > 0);
+	assert_true(conn->out_peak <= 4096 / 2 + 64);
+	free_lines(lines);
+	free(out);
 	client_free(c);
 }
 
@@ -1289,8 +1477,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_streaming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_core_frame_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_frame_hang, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_send_queue_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_small_queue_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_while_socket_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_core_stops_reading, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_all_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stall_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_closes_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_core_closes, setup, teardown),

@@ -1350,6 +1350,68 @@ test_delete_cascades(void **state)
 	free(m2);
 }
 
+/* A fork copies messages, parts, events and usage; the two then diverge. */
+static void
+test_fork(void **state)
+{
+	struct fixture *f = *state;
+	char *m1, *m2, *copy;
+	json_t *p = parse("{\"type\": \"text\", \"text\": \"hello\"}");
+	assert_int_equal(store_session_set_title(f->st, f->sid, "Original"), 0);
+	assert_int_equal(store_message_add(f->st, f->sid, "user", NULL, &m1), 0);
+	assert_int_equal(store_part_add(f->st, m1, p), 0);
+	assert_int_equal(store_message_add(f->st, f->sid, "assistant", "a/b", &m2), 0);
+	assert_int_equal(store_part_add(f->st, m2, p), 0);
+	assert_int_equal(store_event_append(f->st, f->sid, "e", p), 1);
+	assert_int_equal(store_event_append(f->st, f->sid, "e", p), 2);
+	struct hearth_usage u = { 7, 3, 1, 0, 0 };
+	assert_int_equal(store_message_finish(f->st, m2, HEARTH_FINISH_END_TURN, &u, 250), 0);
+	assert_int_equal(store_session_set_status(f->st, f->sid, STORE_RUNNING), 0);
+
+	assert_int_equal(store_session_fork(f->st, f->sid, &copy), 0);
+	assert_non_null(copy);
+	assert_string_not_equal(copy, f->sid);
+	assert_int_equal(strncmp(copy, "ses_", 4), 0);
+	struct store_session a, b;
+	assert_int_equal(store_session_get(f->st, f->sid, &a), 0);
+	assert_int_equal(store_session_get(f->st, copy, &b), 0);
+	assert_string_equal(b.title, "Original");
+	assert_string_equal(b.cwd, a.cwd);
+	assert_int_equal(b.status, STORE_INTERRUPTED); /* a running source's turn is cut */
+	assert_int_equal(b.last_seq, 2);
+	assert_int_equal(b.message_count, 2);
+	assert_int_equal(b.usage.tokens.input_tokens, 7);
+	assert_int_equal(b.usage.cost_micros, 250);
+	store_session_clear(&a);
+	store_session_clear(&b);
+	json_t *ha = store_history(f->st, f->sid), *hb = store_history(f->st, copy);
+	assert_true(json_equal(ha, hb));
+	json_decref(ha);
+	json_decref(hb);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM events"), 4);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(DISTINCT id) FROM messages"), 4);
+
+	/* They diverge: the copy's next event is its own 3, the source's messages stay. */
+	assert_int_equal(store_event_append(f->st, copy, "e", p), 3);
+	assert_int_equal(store_session_delete(f->st, f->sid), 0);
+	hb = store_history(f->st, copy);
+	assert_int_equal(json_array_size(hb), 2);
+	json_decref(hb);
+
+	/* Bad input. */
+	char *none = (char *)"x";
+	assert_int_equal(store_session_fork(f->st, "ses_nope", &none), HEARTH_ENOENT);
+	assert_null(none);
+	assert_string_equal(store_errmsg(f->st), "store: forking session ses_nope: no such session");
+	assert_int_equal(store_session_fork(f->st, NULL, &none), HEARTH_EINVAL);
+	assert_int_equal(store_session_fork(f->st, "", &none), HEARTH_EINVAL);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sessions"), 1);
+	json_decref(p);
+	free(copy);
+	free(m1);
+	free(m2);
+}
+
 /* -------------------------------------------------------- kv, permissions -- */
 
 static void
@@ -1658,6 +1720,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sessions_list_and_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_cascades, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),

@@ -27,6 +27,7 @@
 #include "fake_gemini.h"
 #include "fake_ollama.h"
 #include "fake_openai.h"
+#include "daemon_ops.h"
 #include "host.h"
 #include "http.h"
 #include "loader.h"
@@ -282,6 +283,7 @@ test_switch_through_every_provider(void **state)
 	ctx.store = store_open(db, NULL);
 	assert_non_null(ctx.store);
 	ctx.http = http_client_new(&loop);
+	ctx.daemon = &core_host_ops;
 	host_context_set(&ctx);
 	defer_init(&loop);
 	assert_int_equal(loader_init(), 0);

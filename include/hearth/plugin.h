@@ -71,7 +71,9 @@ extern "C" {
  *      proc, kv, connections, tool events, SSE and NDJSON parsers), provider, tool
  *      and frontend vtables.
  *   2  members appended this round (each marked "ABI 2" where it is declared);
- *      modules built for 1 still load.
+ *      modules built for 1 still load. host: conn_flow, conn_pause (flow control
+ *      of a connection: its queue's bound, HEARTH_EBUSY from conn_send and
+ *      on_drain, pausing delivery).
  */
 #define HEARTH_ABI 2
 #define HEARTH_ABI_MIN 1
@@ -293,11 +295,37 @@ struct hearth_host {
 	/*
 	 * --- connections to the core: what frontends use. A connection carries
 	 * JSON-RPC 2.0 (ACP) messages, one JSON text per message without a newline.
-	 * on_message gets each message the core sends (borrowed, valid during the
-	 * call); on_close runs once when the core ends the connection (reason
-	 * borrowed), unless conn_close() came first. conn_send() copies the text;
-	 * it returns HEARTH_ELIMIT when the text is over the frame limit.
-	 * conn_close() ends the connection: no callback follows.
+	 *
+	 * Delivery. What the core sends is queued in the connection and handed to
+	 * on_message later, from the loop: never inside the core's own call stack,
+	 * and never inside conn_open(), conn_send() or conn_close(). So conn_send()
+	 * and conn_close() may be called from inside on_message (an in-process client
+	 * answering session/request_permission in its callback, or going away). The
+	 * text is borrowed, valid during the call. on_close(reason) runs once, from
+	 * the loop, when the core ends the connection, after every message queued
+	 * before (the last of which is `_hearth/closing {reason}`), unless
+	 * conn_close() came first; reason is borrowed. After on_close, or once
+	 * conn_close() returns, the handle is dead and no callback follows.
+	 *
+	 * conn_send() copies the text and hands it to the core at once (its answers
+	 * come later, through on_message). It returns 0; HEARTH_ELIMIT when the text
+	 * is over the frame limit (the client is sent an error); HEARTH_EBUSY (only
+	 * once on_drain is set with conn_flow) when the connection's queue is full:
+	 * the message was NOT taken, send it again after on_drain; HEARTH_EINVAL on
+	 * a dead or NULL handle. While the core is ending the connection, messages
+	 * are ignored (0).
+	 *
+	 * The queue is bounded (8 MiB unless conn_flow says otherwise), and what it
+	 * holds counts against the bound until on_message has been called with it.
+	 * When a client falls behind, only session/update notifications are dropped
+	 * (the client then gets `_hearth/resync {reason, dropped}` and catches up by
+	 * sequence number, doc/protocol.md); a response or a request that would
+	 * overflow it ends the connection, with the reason logged and sent. One
+	 * message larger than the whole queue still goes, alone.
+	 *
+	 * Providers, by contrast, must not call their sink inside stream(): every
+	 * sink callback comes from a later loop callback (an HTTP or timer callback),
+	 * after stream() has returned the call.
 	 */
 	struct hearth_conn *(*const conn_open)(const struct hearth_host *h,
 					       void (*on_message)(void *arg, const char *json,
@@ -374,6 +402,29 @@ struct hearth_host {
 	/* --- where the daemon keeps its state (database, sockets): borrowed paths. */
 	const char *(*const state_dir)(const struct hearth_host *h);
 	const char *(*const runtime_dir)(const struct hearth_host *h);
+
+	/*
+	 * --- flow control of a connection (ABI 2; check with HEARTH_HOST_HAS). Both
+	 * are optional for a frontend: one that takes every message as it comes
+	 * and sends little needs neither. Called on the loop, from anywhere
+	 * (inside on_message too); neither calls back before it returns.
+	 *
+	 * conn_flow() sets the bound of the connection's queue (queue_max bytes, at
+	 * least 1024; 0 keeps it) and on_drain (NULL: none). With on_drain set,
+	 * conn_send() refuses messages with HEARTH_EBUSY while more than half of
+	 * queue_max is queued, and on_drain(arg) (arg: conn_open's) runs once, from
+	 * the loop, when the queue is back under a quarter: a frontend stops reading
+	 * its client on HEARTH_EBUSY, keeps the refused message, and sends it and
+	 * reads on in on_drain. So a client that pipelines requests without reading
+	 * the answers is slowed down, never loses one. Returns 0, or HEARTH_EINVAL.
+	 *
+	 * conn_pause(c, 1): the frontend cannot take more now (its own output is
+	 * full): on_message is not called until conn_pause(c, 0). Messages wait in
+	 * the connection's queue, under its bound (what is dropped and when, above).
+	 */
+	int (*const conn_flow)(struct hearth_conn *c, size_t queue_max,
+			       void (*on_drain)(void *arg));
+	void (*const conn_pause)(struct hearth_conn *c, int paused);
 };
 
 #define HEARTH_HOST_HAS(h, member) \

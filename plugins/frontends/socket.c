@@ -26,18 +26,20 @@
  *                             HEARTH_ELIMIT) gets "frame larger than the core accepts".
  *                             A last line without "\n" at end of input is not a frame
  *                             and is dropped.
- *   send_queue_max = BYTES    bytes queued for one client that is not reading (default
- *                             8388608). A message that does not fit is dropped and the
- *                             client marked lagging: every later message is dropped too
- *                             until the queue drains below half, when the client gets
- *                             {"jsonrpc":"2.0","method":"_hearth/resync","params":
- *                             {"reason":"send queue overflow","dropped":N}} and resumes
- *                             its session from the last sequence number it saw.
- *                             Dropping everything while lagging keeps what the client
- *                             saw a gapless prefix. Should be above the largest message
- *                             the core sends, or that message can never be delivered.
+ *   send_queue_max = BYTES    the bound of each client's core connection queue (default
+ *                             8388608): what the daemon holds for a client that is not
+ *                             reading. The connection owns it (host->conn_flow): past
+ *                             it only session/update notifications are dropped and the
+ *                             client is told to resync (doc/protocol.md); a client
+ *                             whose answers fill it is not read until they drain.
  *   stall_timeout_ms = MS     a client whose queue is non-empty and has made no write
  *                             progress for this long is dropped (default 30000; 0: never).
+ *
+ * The module is a pipe between a socket and a core connection. It holds at most one
+ * message being written: while the socket is full it pauses the connection
+ * (host->conn_pause), and resumes it once the write is done. When the connection is
+ * full (conn_send gives HEARTH_EBUSY) it stops reading the client, keeps what it has
+ * read, and goes on in on_drain.
  *
  * Only peers with this process's effective uid are served (SO_PEERCRED); others are
  * closed at once and logged with both uids. Idle clients, and clients that stop in the
@@ -90,19 +92,19 @@ struct sock_client {
 	unsigned long id;                /* for log lines */
 	enum sock_client_state state;
 	uv_pipe_t pipe;
-	uv_timer_t timer;                /* stall watchdog; also defers a close */
+	uv_timer_t timer;                /* stall watchdog */
 	uv_shutdown_t shutdown;
 	int handles;                     /* open handles; the client is freed at 0 */
 	struct hearth_conn *conn;        /* the core connection, NULL once ended */
 	char *line;                      /* the incomplete line, at most max_frame + 1 bytes */
 	size_t line_len, line_cap;
+	char *held;                      /* read, not yet taken by the core (it was full) */
+	size_t held_len;
 	size_t queued;                   /* bytes held in uv_write requests */
 	uint64_t submitted;              /* bytes handed to uv_write, ever */
 	uint64_t progress_mark;          /* bytes written at the last progress seen */
 	uint64_t progress_at;            /* when it was seen (loop ms) */
-	int lagging;                     /* dropping messages until the resync is queued */
-	int broken;                      /* a write failed: drop everything, close soon */
-	unsigned long long dropped;      /* messages dropped while lagging */
+	int paused;                      /* the core connection is paused: a write is pending */
 };
 
 /* One queued write: the request and the bytes it carries. */
@@ -159,6 +161,7 @@ sock_client_close_cb(uv_handle_t *handle)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	free(c->line);
+	free(c->held);
 	free(c);
 	sock_fe_unref(fe);
 }
@@ -204,28 +207,6 @@ sock_client_watch(struct sock_client *c)
 	uv_timer_start(&c->timer, sock_client_stall_cb, tick > 0 ? tick : 1, tick > 0 ? tick : 1);
 }
 
-static int sock_client_queue(struct sock_client *c, const char *json, size_t len);
-
-/* A lagging client whose queue drained below half is told to resynchronise. */
-static void
-sock_client_resync(struct sock_client *c)
-{
-	if (!c->lagging || c->state != SOCK_OPEN ||
-	    c->queued >= (size_t)c->fe->send_queue_max / 2)
-		return;
-	char msg[160];
-	int n = snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"method\":\"_hearth/resync\","
-			 "\"params\":{\"reason\":\"send queue overflow\",\"dropped\":%llu}}",
-			 c->dropped);
-	/* send_queue_max >= 1024 and the queue is under half: it always fits. */
-	c->fe->host->log(c->fe->host, HEARTH_LOG_INFO,
-			 "client %lu: caught up after %llu dropped message%s; sent a resync",
-			 c->id, c->dropped, c->dropped == 1 ? "" : "s");
-	c->lagging = 0;
-	c->dropped = 0;
-	sock_client_queue(c, msg, (size_t)n);
-}
-
 static void
 sock_client_write_cb(uv_write_t *req, int status)
 {
@@ -241,48 +222,26 @@ sock_client_write_cb(uv_write_t *req, int status)
 		sock_client_close(c);
 		return;
 	}
-	if (c->queued == 0 && !c->broken)
-		uv_timer_stop(&c->timer);
-	sock_client_resync(c);
-}
-
-static void
-sock_client_broken_cb(uv_timer_t *timer)
-{
-	sock_client_close(timer->data);
-}
-
-/* A write failed where closing at once is not safe (inside a core callback). */
-static void
-sock_client_broken(struct sock_client *c)
-{
-	c->broken = 1;
-	uv_timer_start(&c->timer, sock_client_broken_cb, 0, 0);
+	if (c->queued > 0)
+		return;
+	uv_timer_stop(&c->timer);
+	if (c->paused && c->conn != NULL) {
+		c->paused = 0;
+		c->fe->host->conn_pause(c->conn, 0);
+	}
 }
 
 /*
- * Send `len` bytes of `json` and a newline (copied when they cannot be written at
- * once). Returns 0, or HEARTH_ELIMIT when the message did not fit the queue and was
- * dropped (the client is then lagging). Never calls into the core.
+ * Send `len` bytes of `json` and a newline (what the socket does not take at once
+ * is copied into a uv_write). While a write is pending the core connection is
+ * paused, so this module holds at most one message. A write error closes the
+ * client (safe anywhere: on_message may close its connection).
  */
-static int
+static void
 sock_client_queue(struct sock_client *c, const char *json, size_t len)
 {
 	struct sock_fe *fe = c->fe;
 	size_t total = len + 1;
-	if (c->broken)
-		return 0;   /* closing on the next loop iteration */
-	if (c->lagging || c->queued + total > (size_t)fe->send_queue_max) {
-		if (!c->lagging)
-			fe->host->log(fe->host, HEARTH_LOG_WARN,
-				      "client %lu: send queue full (%zu bytes queued, %zu more); "
-				      "dropping messages until it catches up",
-				      c->id, c->queued, total);
-		c->lagging = 1;
-		c->dropped++;
-		sock_client_resync(c);
-		return HEARTH_ELIMIT;
-	}
 	uv_buf_t bufs[2] = { uv_buf_init((char *)(uintptr_t)json, (unsigned)len),
 			     uv_buf_init((char *)"\n", 1) };
 	size_t done = 0;
@@ -293,18 +252,20 @@ sock_client_queue(struct sock_client *c, const char *json, size_t len)
 		} else if (n != UV_EAGAIN) {
 			fe->host->log(fe->host, HEARTH_LOG_DEBUG, "client %lu: write: %s", c->id,
 				      uv_strerror(n));
-			sock_client_broken(c);
-			return 0;
+			sock_client_close(c);
+			return;
 		}
 		if (done == total)
-			return 0;
+			return;
 	}
 	size_t rest = total - done;
 	struct sock_write *w = malloc(sizeof *w + rest);
 	if (w == NULL) {
 		/* Part of the frame may be out already: the stream is unusable. */
-		sock_client_broken(c);
-		return HEARTH_ENOMEM;
+		fe->host->log(fe->host, HEARTH_LOG_ERROR, "client %lu: out of memory; closing",
+			      c->id);
+		sock_client_close(c);
+		return;
 	}
 	if (done < len) {
 		memcpy(w->data, json + done, len - done);
@@ -321,15 +282,18 @@ sock_client_queue(struct sock_client *c, const char *json, size_t len)
 		free(w);
 		fe->host->log(fe->host, HEARTH_LOG_DEBUG, "client %lu: write: %s", c->id,
 			      uv_strerror(rc));
-		sock_client_broken(c);
-		return 0;
+		sock_client_close(c);
+		return;
 	}
 	int was_empty = c->queued == 0;
 	c->queued += rest;
 	c->submitted += rest;
 	if (was_empty)
 		sock_client_watch(c);
-	return 0;
+	if (!c->paused && c->conn != NULL && HEARTH_HOST_HAS(fe->host, conn_pause)) {
+		c->paused = 1;
+		fe->host->conn_pause(c->conn, 1);
+	}
 }
 
 /* --------------------------------------------------------------- closing -- */
@@ -368,7 +332,7 @@ sock_client_flush_close(struct sock_client *c)
 	if (c->state != SOCK_OPEN)
 		return;
 	c->state = SOCK_FLUSHING;
-	/* c->line stays: this may run inside conn_send, which was handed a pointer into it. */
+	/* c->line stays: this may run inside sock_client_feed, which holds a pointer into it. */
 	c->line_len = 0;
 	c->shutdown.data = c;
 	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, sock_client_shutdown_cb) != 0)
@@ -424,17 +388,20 @@ sock_client_oversized(struct sock_client *c, int core_limit)
 	sock_client_flush_close(c);
 }
 
-/* One complete line, '\n' and '\r' stripped. */
-static void
+/* One complete line, '\n' and '\r' stripped. Returns 1 when the core is full and
+ * did not take it (send it again after on_drain), else 0. */
+static int
 sock_client_line(struct sock_client *c, const char *line, size_t len)
 {
 	if (len == 0)
-		return;
+		return 0;
 	if (len > (size_t)c->fe->max_frame) {
 		sock_client_oversized(c, 0);
-		return;
+		return 0;
 	}
 	int rc = c->fe->host->conn_send(c->conn, line, len);
+	if (rc == HEARTH_EBUSY)
+		return 1;
 	if (rc == HEARTH_ELIMIT) {
 		sock_client_oversized(c, 1);
 	} else if (rc != 0 && c->state == SOCK_OPEN) {
@@ -442,6 +409,7 @@ sock_client_line(struct sock_client *c, const char *line, size_t len)
 				 "client %lu: the core refused a message (%d); closing", c->id, rc);
 		sock_client_close(c);
 	}
+	return 0;
 }
 
 static int
@@ -462,8 +430,13 @@ sock_client_append(struct sock_client *c, const char *data, size_t len)
 	return 0;
 }
 
-/* Split what arrived into lines; stops as soon as the client is no longer open. */
-static void
+/*
+ * Split what arrived into lines and hand them to the core. Returns how many bytes
+ * were used: all of them, unless the core was full (the rest, from the start of
+ * the line it refused, must be fed again after on_drain). Stops as soon as the
+ * client is no longer open.
+ */
+static size_t
 sock_client_feed(struct sock_client *c, const char *data, size_t len)
 {
 	/* A line may carry one '\r' past the limit, stripped before it is measured. */
@@ -474,23 +447,28 @@ sock_client_feed(struct sock_client *c, const char *data, size_t len)
 		size_t seg = (size_t)((nl != NULL ? nl : end) - p);
 		if (c->line_len + seg > limit) {
 			sock_client_oversized(c, 0);
-			return;
+			return len;
 		}
-		if (nl == NULL || c->line_len > 0) {
+		int appended = nl == NULL || c->line_len > 0;
+		if (appended) {
 			if (sock_client_append(c, p, seg) != 0) {
 				c->fe->host->log(c->fe->host, HEARTH_LOG_ERROR,
 						 "client %lu: out of memory; closing", c->id);
 				sock_client_close(c);
-				return;
+				return len;
 			}
 			if (nl == NULL)
-				return;
+				return len;
 		}
 		const char *line = c->line_len > 0 ? c->line : p;
 		size_t n = c->line_len > 0 ? c->line_len : seg;
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
-		sock_client_line(c, line, n);
+		if (sock_client_line(c, line, n)) {
+			if (appended)
+				c->line_len -= seg;   /* fed again with the rest */
+			return (size_t)(p - data);
+		}
 		c->line_len = 0;
 		if (c->line_cap > SOCK_LINE_KEEP) {
 			free(c->line);
@@ -498,6 +476,36 @@ sock_client_feed(struct sock_client *c, const char *data, size_t len)
 			c->line_cap = 0;
 		}
 		p = nl + 1;
+	}
+	return len;
+}
+
+static void sock_client_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void sock_client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* The core has room again: feed it what was held back, then read on. */
+static void
+sock_core_drain_cb(void *arg)
+{
+	struct sock_client *c = arg;
+	if (c->state != SOCK_OPEN || c->held == NULL)
+		return;
+	size_t used = sock_client_feed(c, c->held, c->held_len);
+	if (c->state != SOCK_OPEN)
+		return;
+	if (used < c->held_len) {
+		memmove(c->held, c->held + used, c->held_len - used);
+		c->held_len -= used;
+		return;
+	}
+	free(c->held);
+	c->held = NULL;
+	c->held_len = 0;
+	int rc = uv_read_start((uv_stream_t *)&c->pipe, sock_client_alloc_cb, sock_client_read_cb);
+	if (rc != 0) {
+		c->fe->host->log(c->fe->host, HEARTH_LOG_ERROR, "client %lu: %s", c->id,
+				 uv_strerror(rc));
+		sock_client_close(c);
 	}
 }
 
@@ -533,8 +541,21 @@ sock_client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		sock_client_close(c);
 		return;
 	}
-	if (c->state == SOCK_OPEN)
-		sock_client_feed(c, buf->base, (size_t)nread);
+	if (c->state != SOCK_OPEN)
+		return;
+	size_t used = sock_client_feed(c, buf->base, (size_t)nread);
+	if (c->state != SOCK_OPEN || used == (size_t)nread)
+		return;
+	/* The core is full: keep the rest (the buffer is shared), read no more for now. */
+	c->held_len = (size_t)nread - used;
+	c->held = malloc(c->held_len);
+	if (c->held == NULL) {
+		fe->host->log(fe->host, HEARTH_LOG_ERROR, "client %lu: out of memory; closing", c->id);
+		sock_client_close(c);
+		return;
+	}
+	memcpy(c->held, buf->base + used, c->held_len);
+	uv_read_stop(stream);
 }
 
 /* -------------------------------------------------------------- accepting -- */
@@ -584,7 +605,6 @@ sock_fe_client(struct sock_fe *fe, int fd)
 		return;
 	}
 	host->log(host, HEARTH_LOG_DEBUG, "client %lu: connected (pid %d)", c->id, (int)cred.pid);
-	/* The core may answer, or even close, before conn_open returns. */
 	struct hearth_conn *conn = host->conn_open(host, sock_core_message_cb,
 						   sock_core_close_cb, c);
 	if (conn == NULL) {
@@ -595,9 +615,16 @@ sock_fe_client(struct sock_fe *fe, int fd)
 		}
 		return;
 	}
-	if (c->state != SOCK_OPEN)
-		return;   /* already ended by the core: conn is dead */
 	c->conn = conn;
+	/* Without flow control (an older core) the core bounds nothing per client. */
+	rc = HEARTH_HOST_HAS(host, conn_flow) ?
+	     host->conn_flow(conn, (size_t)fe->send_queue_max, sock_core_drain_cb) : 0;
+	if (rc != 0 && rc != HEARTH_ENOTSUP) {
+		host->log(host, HEARTH_LOG_ERROR, "client %lu: conn_flow: %s", c->id,
+			  rc == HEARTH_EINVAL ? "refused" : "failed");
+		sock_client_close(c);
+		return;
+	}
 	rc = uv_read_start((uv_stream_t *)&c->pipe, sock_client_alloc_cb, sock_client_read_cb);
 	if (rc != 0) {
 		host->log(host, HEARTH_LOG_ERROR, "client %lu: %s", c->id, uv_strerror(rc));

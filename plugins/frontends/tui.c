@@ -91,11 +91,22 @@ tui_dirty(struct tui *t)
 	t->draw_timer = t->host->timer_start(t->host, TUI_DRAW_MS, 0, tui_draw_cb, t);
 }
 
+static void tui_status_cb(struct tui *t, const json_t *result, const json_t *error, void *arg);
+static void tui_request(struct tui *t, const char *method, json_t *params, tui_reply_fn fn,
+			void *arg);
+
 static void
 tui_spin_cb(void *arg)
 {
 	struct tui *t = arg;
 	t->spin++;
+	/*
+	 * Another client's turn: without _hearth/turn_state nothing says when it ends,
+	 * so ask once a second while the spinner runs (never while idle).
+	 */
+	if (!t->busy && !t->have_turn_state && t->spin % 10 == 0 && t->session_id != NULL)
+		tui_request(t, "_hearth/status", json_pack("{s:s}", "sessionId", t->session_id),
+			    tui_status_cb, NULL);
 	tui_dirty(t);
 }
 
@@ -468,10 +479,6 @@ tui_answer(struct tui *t, const char *option, const char *label)
 	e->len = e->cap = 0;
 	char buf[128];
 	snprintf(buf, sizeof buf, "answered: %s", label);
-	tui_view_append(&t->view, TE_NOTE, "", 0); /* keeps the entry's text buffer valid */
-	t->view.n--;
-	free(t->view.v[t->view.n]->text);
-	free(t->view.v[t->view.n]);
 	e->text = tui_strdup(buf);
 	e->len = strlen(buf);
 	e->cap = e->len + 1;
@@ -513,6 +520,7 @@ tui_on_turn_state(struct tui *t, const json_t *p)
 	const char *sid = tui_str(p, "sessionId");
 	if (sid == NULL || t->session_id == NULL || strcmp(sid, t->session_id) != 0)
 		return;
+	t->have_turn_state = 1;
 	t->attempt = json_integer_value(json_object_get(p, "attempt"));
 	t->max_attempts = json_integer_value(json_object_get(p, "maxAttempts"));
 	t->wait_ms = json_integer_value(json_object_get(p, "waitMs"));
@@ -607,8 +615,12 @@ tui_status_cb(struct tui *t, const json_t *result, const json_t *error, void *ar
 	if (tui_str(result, "title") != NULL)
 		tui_set(&t->title, tui_str(result, "title"));
 	const char *st = tui_str(result, "status");
-	if (st != NULL && strcmp(st, "running") == 0 && (t->state == NULL || strcmp(t->state, "idle") == 0))
+	int idle = t->state == NULL || strcmp(t->state, "idle") == 0;
+	int running = st != NULL && (strcmp(st, "running") == 0 || strcmp(st, "waiting") == 0);
+	if (running && idle)
 		tui_set_state(t, "thinking");
+	else if (!running && !idle && !t->busy && t->asking == NULL)
+		tui_set_state(t, "idle");
 	tui_dirty(t);
 }
 
@@ -884,6 +896,8 @@ tui_send_prompt(struct tui *t, const char *text)
 		return;
 	}
 	tui_history_add(t, text);
+	/* the daemon does not echo a prompt to the client that sent it */
+	tui_view_add(&t->view, TE_USER, text);
 	t->busy = 1;
 	t->scroll = 0;
 	tui_set_state(t, "thinking");
@@ -992,11 +1006,11 @@ tui_sessions_cb(struct tui *t, const json_t *result, const json_t *error, void *
 				continue;
 			const char *title = tui_str(s, "title");
 			char label[2048];
-			snprintf(label, sizeof label, "%.8s  %-28.28s  %-8s %-24.24s %lld msgs%s%s", sid,
+			snprintf(label, sizeof label, "%-24.24s %-11s %5lld msgs  %s  %s%s%s",
 				 title != NULL && title[0] ? title : "(untitled)",
 				 tui_str(s, "status") ? tui_str(s, "status") : "",
-				 tui_str(s, "model") ? tui_str(s, "model") : "",
-				 json_integer_value(json_object_get(s, "messages")), here ? "" : "  ",
+				 json_integer_value(json_object_get(s, "messages")),
+				 tui_str(s, "model") ? tui_str(s, "model") : "", sid, here ? "" : "  ",
 				 here ? "" : (cwd != NULL ? cwd : ""));
 			if (t->session_id != NULL && strcmp(sid, t->session_id) == 0)
 				t->pick_sel = t->n_picks;
@@ -1140,7 +1154,7 @@ static const char tui_help[] =
 	"keys: Enter send · Alt+Enter or Ctrl+J new line · Esc cancel the turn · ↑↓ history\n"
 	"      PgUp/PgDn or the wheel scroll · Ctrl+O open every tool block · click a block to fold it\n"
 	"      Ctrl+G edit in $EDITOR · Ctrl+L redraw · Ctrl+D quit · @path attaches a file\n"
-	"      permission: y allow once · a always allow · n reject · d always reject\n"
+	"      permission: y allow once · a always allow · n reject · r always reject\n"
 	"commands: /model /sessions /new /rename TITLE /cancel /help /quit";
 
 static void
@@ -1338,7 +1352,7 @@ tui_key(struct tui *t, const struct tui_key *k)
 			case 'y': case '1': tui_answer(t, "allow_once", "Allow once"); break;
 			case 'a': case '2': tui_answer(t, "allow_always", "Always allow"); break;
 			case 'n': case '3': tui_answer(t, "reject_once", "Reject"); break;
-			case 'd': case '4': tui_answer(t, "reject_always", "Always reject"); break;
+			case 'r': case '4': tui_answer(t, "reject_always", "Always reject"); break;
 			default: break;
 			}
 		} else if (k->type == TK_ESC || (k->type == TK_CTRL && k->cp == 'c')) {
@@ -1361,7 +1375,25 @@ tui_key(struct tui *t, const struct tui_key *k)
 		tui_edit_insert(&t->edit, buf, n);
 		break;
 	}
-	case TK_PASTE: tui_edit_insert(&t->edit, k->text, k->len); break;
+	case TK_PASTE: {
+		/* terminals paste line ends as CR */
+		char *p = malloc(k->len + 1);
+		if (p == NULL)
+			abort();
+		size_t o = 0;
+		for (size_t i = 0; i < k->len; i++) {
+			if (k->text[i] == '\r') {
+				p[o++] = '\n';
+				if (i + 1 < k->len && k->text[i + 1] == '\n')
+					i++;
+			} else {
+				p[o++] = k->text[i];
+			}
+		}
+		tui_edit_insert(&t->edit, p, o);
+		free(p);
+		break;
+	}
 	case TK_NEWLINE: tui_edit_insert(&t->edit, "\n", 1); break;
 	case TK_ENTER: {
 		const char *text = t->edit.buf != NULL ? t->edit.buf : "";
@@ -1455,6 +1487,12 @@ tui_input_cb(uv_poll_t *h, int status, int events)
 	struct tui_key k;
 	while (!t->stopping && tui_keys_next(&t->keys, &k, 1))
 		tui_key(t, &k);
+	/* a key is echoed at once, not at the next coalesced frame */
+	if (!t->stopping && t->draw_timer != NULL) {
+		t->host->timer_stop(t->draw_timer);
+		t->draw_timer = NULL;
+		tui_term_draw(t);
+	}
 }
 
 static void

@@ -53,6 +53,7 @@ struct tui {
 	long long used, size, in_tokens, out_tokens;
 	double cost;
 	int spin;
+	int have_turn_state;    /* the daemon sends _hearth/turn_state: no need to ask */
 	const char *conn_state;
 
 	/* input */

@@ -306,7 +306,7 @@ tui_view_logical(struct tui_view *v, struct tui_entry *e, struct tui_lines *out)
 		l = tui_lines_push(out);
 		if (!e->answered) {
 			static const char *const keys[] = { "y", " allow once  ", "a", " always allow  ",
-							    "n", " reject  ", "d", " always reject" };
+							    "n", " reject  ", "r", " always reject" };
 			tui_line_add(l, TS_NORMAL, "  ", 2);
 			for (size_t i = 0; i < 8; i += 2) {
 				tui_line_add(l, TS_SELECT, keys[i], strlen(keys[i]));
