@@ -108,6 +108,7 @@ static const struct {
 	{ "authenticate", params_authenticate },
 	{ "session/new", params_session_new },
 	{ "session/load", params_session_load },
+	{ "session/fork", params_session_load },   /* the same fields: sessionId, cwd?, mcpServers? */
 	{ "session/resume", params_session_resume },
 	{ "session/list", params_session_list },
 	{ "session/close", params_session_only },

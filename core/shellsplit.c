@@ -415,7 +415,7 @@ ss_redirect(struct ss_parser *p, unsigned *flags)
 		ss_word_free(&w);
 		return rc < 0 ? -1 : ss_fail(p, "a redirection without its target");
 	}
-	const char *v = w.val.p;
+	const char *v = w.val.p != NULL ? w.val.p : "";   /* '' reads as no bytes */
 	if (w.subst)
 		*flags |= SHELLSPLIT_HAS_SUBST;
 	if (heredoc) {

@@ -2,15 +2,17 @@
 # seed corpora in fuzz/corpus/<name>/. Built by `make fuzz` in a tree configured with
 # `./configure CC=clang --enable-fuzzers`; `make fuzz-run` runs each for
 # FUZZ_SECONDS (default 20) and fails on a crash, a leak or a timeout. See HACKING.md.
-FUZZ_NAMES = rpc sse ndjson conf gitignore anthropic openai openai_responses gemini ollama
+FUZZ_NAMES = acp rpc sse ndjson conf gitignore shellsplit anthropic openai openai_responses gemini ollama
 EXTRA_DIST += %D%/corpus %D%/run.sh %D%/fuzz.h
 
 if FUZZERS
-FUZZ_PROGS = %D%/fuzz_rpc \
+FUZZ_PROGS = %D%/fuzz_acp \
+	%D%/fuzz_rpc \
 	%D%/fuzz_sse \
 	%D%/fuzz_ndjson \
 	%D%/fuzz_conf \
 	%D%/fuzz_gitignore \
+	%D%/fuzz_shellsplit \
 	%D%/fuzz_anthropic \
 	%D%/fuzz_openai \
 	%D%/fuzz_openai_responses \
@@ -21,6 +23,10 @@ CLEANFILES += $(FUZZ_PROGS)
 FUZZ_LDOPTS = -fsanitize=fuzzer
 FUZZ_COPTS = $(core_libhearthcore_la_CFLAGS)
 FUZZ_LIBS = core/libhearthcore.la
+%C%_fuzz_acp_SOURCES = %D%/fuzz_acp.c %D%/fuzz.h
+%C%_fuzz_acp_CFLAGS = $(FUZZ_COPTS)
+%C%_fuzz_acp_LDFLAGS = $(FUZZ_LDOPTS)
+%C%_fuzz_acp_LDADD = $(FUZZ_LIBS)
 %C%_fuzz_rpc_SOURCES = %D%/fuzz_rpc.c %D%/fuzz.h
 %C%_fuzz_rpc_CFLAGS = $(FUZZ_COPTS)
 %C%_fuzz_rpc_LDFLAGS = $(FUZZ_LDOPTS)
@@ -37,6 +43,10 @@ FUZZ_LIBS = core/libhearthcore.la
 %C%_fuzz_conf_CFLAGS = $(FUZZ_COPTS)
 %C%_fuzz_conf_LDFLAGS = $(FUZZ_LDOPTS)
 %C%_fuzz_conf_LDADD = $(FUZZ_LIBS)
+%C%_fuzz_shellsplit_SOURCES = %D%/fuzz_shellsplit.c %D%/fuzz.h
+%C%_fuzz_shellsplit_CFLAGS = $(FUZZ_COPTS)
+%C%_fuzz_shellsplit_LDFLAGS = $(FUZZ_LDOPTS)
+%C%_fuzz_shellsplit_LDADD = $(FUZZ_LIBS)
 # The gitignore matcher is static in the grep module: the harness includes its source.
 %C%_fuzz_gitignore_SOURCES = %D%/fuzz_gitignore.c %D%/fuzz.h
 %C%_fuzz_gitignore_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PCRE2_CFLAGS)

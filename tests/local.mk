@@ -231,6 +231,11 @@ check_PROGRAMS += %D%/test_names
 %C%_test_names_SOURCES = %D%/test_names.c plugins/tools/names.c
 %C%_test_names_CFLAGS = $(TEST_COPTS)
 %C%_test_names_LDADD = $(TEST_LIBS)
+# The crash campaign: kill -9 the real hearthd at random moments (tests/test_crash.c).
+check_PROGRAMS += %D%/test_crash
+%C%_test_crash_SOURCES = %D%/test_crash.c %D%/testutil.c %D%/testutil.h
+%C%_test_crash_CFLAGS = $(TEST_COPTS) $(SQLITE3_CFLAGS)
+%C%_test_crash_LDADD = $(TEST_LIBS) $(SQLITE3_LIBS)
 endif
 
 # sandbox: the shell splitter

@@ -786,6 +786,23 @@ test_control_names(void **state)
 	json_decref(in);
 }
 
+/* A .gitignore line of many stars against a long name: git's wildmatch cuts the
+ * backtracking short, and so does ours (before, this took exponential time; found
+ * by fuzz/fuzz_gitignore). The answers are git's. */
+static void
+test_many_stars(void **state)
+{
+	load(NULL);
+	put(".gitignore", "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\n**/*x*x*x*x*x*x*x*x*x*x*x*x*y/\n"
+	    "*c*c*c*c*c*c*c*c*c*c*c*c*d\n");
+	put("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.txt", "z");
+	put("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/f", "z");
+	put("ccccccccccccccccccccccccccccccd", "z");
+	expect("grep", json_pack("{s:s,s:s}", "pattern", "z", "output_mode", "files_with_matches"),
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.txt\n"
+	       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/f");
+}
+
 static void
 test_describe(void **state)
 {
@@ -898,6 +915,7 @@ main(void)
 		T(test_glob), T(test_ls), T(test_describe), T(test_cancel),
 		T(test_fini_while_running),
 		T(test_control_names),
+		T(test_many_stars),
 	};
 	return cmocka_run_group_tests_name("grep", tests, NULL, NULL);
 }

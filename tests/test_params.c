@@ -100,6 +100,12 @@ static const struct {
 	  "'mcpServers' must be an array" },
 	{ "session/load", "{\"sessionId\":\"s\",\"mcpServers\":[1]}",
 	  "'mcpServers[0]' must be an object" },
+	/* session/fork: the fields of session/load */
+	{ "session/fork", "{\"sessionId\":\"s\",\"cwd\":\"/p\"}", NULL },
+	{ "session/fork", "{\"cwd\":\"/p\"}", "missing 'sessionId'" },
+	{ "session/fork", "{\"sessionId\":\"s\",\"cwd\":\"p\"}", "'cwd' must be an absolute path" },
+	{ "session/fork", "{\"sessionId\":\"s\",\"mcpServers\":[[]]}",
+	  "'mcpServers[0]' must be an object" },
 	/* session/resume */
 	{ "session/resume", "{\"sessionId\":\"s\",\"_meta\":{\"hearth\":{\"lastSeq\":0}}}", NULL },
 	{ "session/resume", "{\"sessionId\":\"s\",\"_meta\":{\"hearth\":{\"lastSeq\":-1}}}",
@@ -199,7 +205,7 @@ test_every_method_has_a_schema(void **state)
 	(void)state;
 	static const char *const methods[] = {
 		"initialize", "authenticate", "session/new", "session/load", "session/resume",
-		"session/list", "session/close", "session/delete", "session/prompt",
+		"session/list", "session/close", "session/delete", "session/fork", "session/prompt",
 		"session/cancel", "session/set_config_option", "$/cancel_request",
 		"_hearth/status", "_hearth/rename", "_hearth/sessions", "_hearth/daemon",
 		"_hearth/models", "_hearth/shutdown",

@@ -53,6 +53,8 @@ test_texts(void **state)
 		{ "echo 'a b' \"c;d\" ''", "echo 'a b' 'c;d' ''" },
 		{ "echo \"it's\"", "echo 'it'\\''s'" },
 		{ "git status 2>&1 >/dev/null < in", "git status" },
+		/* an empty redirection target (fuzz_shellsplit: read as NULL before) */
+		{ "ls '' <'' >''", "ls ''" },
 		{ "(a; (b))", "a | b" },
 		{ "echo $(a; b) `c`", "a | b | c | echo '$(a; b)' '`c`'" },
 		{ "cat <(x) >(y)", "x | y | cat '<(x)' '>(y)'" },

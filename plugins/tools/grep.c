@@ -173,14 +173,18 @@ grep_result(const char *text, size_t len, int is_error)
 /*
  * git's wildmatch with WM_PATHNAME: `*` and `?` stop at '/', `**` between slashes
  * (or at an end) crosses them, "**" + "/" may match no directory at all, `[...]`
- * classes with `!`/`^` and ranges, `\` quotes. Returns 1 on a match.
+ * classes with `!`/`^` and ranges, `\` quotes. Returns 1 on a match, 0 on none.
+ * Like git's, it cuts the backtracking short (without that, a .gitignore line of
+ * many stars takes exponential time: fuzz_gitignore found it): -1 when the text ran
+ * out, so no later start of an enclosing star can match either; -2 when a single
+ * star met a '/', so only an enclosing "**" may go on.
  */
 static int
 grep_wm(const char *pat, const char *p, const char *t)
 {
 	for (; *p != '\0'; p++, t++) {
 		if (*t == '\0' && *p != '*')
-			return 0;
+			return -1;
 		switch (*p) {
 		case '\\':
 			if (p[1] != '\0')
@@ -201,15 +205,20 @@ grep_wm(const char *pat, const char *p, const char *t)
 			    (p[1] == '\0' || p[1] == '/'))
 				dbl = 1;
 			p++;
-			if (dbl && *p == '/' && grep_wm(pat, p + 1, t))
+			if (dbl && *p == '/' && grep_wm(pat, p + 1, t) == 1)
 				return 1;   /* "**" + "/" matching no directory */
 			if (*p == '\0')
 				return dbl || strchr(t, '/') == NULL;
 			for (;; t++) {
-				if (grep_wm(pat, p, t))
-					return 1;
-				if (*t == '\0' || (!dbl && *t == '/'))
-					return 0;
+				int m = grep_wm(pat, p, t);
+				if (m != 0) {
+					if (!dbl || m != -2)
+						return m;
+				} else if (!dbl && *t == '/') {
+					return -2;
+				}
+				if (*t == '\0')
+					return -1;
 			}
 		}
 		case '[': {
@@ -256,7 +265,7 @@ grep_wm(const char *pat, const char *p, const char *t)
 static int
 grep_wildmatch(const char *pat, const char *text)
 {
-	return grep_wm(pat, pat, text);
+	return grep_wm(pat, pat, text) == 1;
 }
 
 /* ------------------------------------------------------- ignore rules -- */
