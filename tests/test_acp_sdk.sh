@@ -15,6 +15,7 @@ command -v node >/dev/null || { echo "SKIP: node is not installed"; exit 77; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hearth-sdk-XXXXXX")
 export XDG_CONFIG_HOME="$tmp/config" XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/run"
 trap '"$builddir/hearth" --config "$tmp/plugins.conf" --no-start stop >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM HUP
 mkdir -p "$tmp/project"
 cat >"$tmp/script.json" <<'JSON'
 [

@@ -21,6 +21,8 @@ cleanup() {
 	[ -n "${HEARTH_TEST_KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
+# A killed test (make check timing out) still stops what it started.
+trap 'exit 1' INT TERM HUP
 
 n=0
 failed=0
@@ -217,7 +219,8 @@ check "the screen was not cleared by the title" shows "Rejected always."
 
 # --- a second client: the CLI over the socket, on the same session
 sid=$(grep -o 'ses_[a-z0-9]*' "$tmp/hearthd.err" | head -n 1)
-"$builddir/hearth" --no-start run --session "$sid" "prompt from the cli" >"$tmp/cli1.out" 2>&1
+timeout 60 "$builddir/hearth" --no-start run --session "$sid" "prompt from the cli" \
+	</dev/null >"$tmp/cli1.out" 2>&1
 check "the CLI's prompt shows in the TUI" wait_for "❯ prompt from the cli"
 check "and its answer" wait_for "From the CLI."
 # The CLI's own rule refuses the edit (without one, a CLI with no terminal would
